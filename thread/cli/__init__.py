@@ -1,0 +1,28 @@
+"""The `thread` command line: one typer app, one module per command group.
+
+Each module in this package registers its commands on `app`; this file only imports them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="thread",
+    help="Run a reasoning model as a tree of tasks inside a bounded KV cache.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+@app.callback()
+def _root() -> None:
+    """Run a reasoning model as a tree of tasks inside a bounded KV cache."""
+
+
+# Command modules register themselves on `app` when imported (keep this list sorted).
+from thread.cli import parse_cmd  # noqa: E402,F401
+
+
+def main() -> None:
+    app()
