@@ -159,7 +159,7 @@ def _query_value(value: object) -> str:
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
         if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
-            raise ToolError(f"refused a redirect from {req.full_url} to {newurl!r}: not http(s)")
+            raise ToolError(f"refused a redirect from {req.full_url} to {newurl!r}: not http or https")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 

@@ -92,7 +92,7 @@ def _load_csv(path: Path) -> dict[str, object]:
 def _checked(table: dict, where: str) -> dict[str, object]:
     for key, value in table.items():
         if not isinstance(key, str):
-            raise LookupTableError(f"{where}: key {key!r} is a {type(key).__name__}; keys must be str")
+            raise LookupTableError(f"{where}: key {key!r} has type {type(key).__name__}; keys must be str")
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as e:
