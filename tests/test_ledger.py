@@ -67,10 +67,9 @@ def test_phases_accumulate_wall_time(solved: Ledger) -> None:
 def test_phase_time_is_counted_when_the_body_raises() -> None:
     clock = FakeClock()
     ledger = Ledger(clock=clock)
-    with pytest.raises(KeyboardInterrupt):
-        with ledger.phase("decode"):
-            clock.now += 2.0
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), ledger.phase("decode"):
+        clock.now += 2.0
+        raise KeyboardInterrupt
     assert ledger.phase_seconds == {"decode": 2.0}
 
 
@@ -81,7 +80,10 @@ def test_cost_per_finished_subtask(solved: Ledger) -> None:
 
 def test_to_json_is_plain_json(solved: Ledger) -> None:
     data = json.loads(json.dumps(solved.to_json()))
-    assert data["subtasks"] == {"0.0": {"tokens": 4, "seconds": 1.0}, "0": {"tokens": 6, "seconds": 2.0}}
+    assert data["subtasks"] == {
+        "0.0": {"tokens": 4, "seconds": 1.0},
+        "0": {"tokens": 6, "seconds": 2.0},
+    }
     assert data["num_subtasks"] == 2 and data["per_subtask"] == {"tokens": 5.0, "seconds": 1.5}
     assert data["attention_reads"] == 77 and data["unpruned_reads"] == 87
     assert data["computed"] == 21 and "clock" not in data

@@ -77,20 +77,34 @@ def test_dict_hint_gives_object_schema() -> None:
     }
 
 
+def no_hint(x):
+    pass
+
+
+def set_hint(x: set) -> None:
+    pass
+
+
+def var_args(*xs: int) -> None:
+    pass
+
+
+def int_keys(x: dict[int, int]) -> None:
+    pass
+
+
 @pytest.mark.parametrize(
-    "source, message",
+    "fn, message",
     [
-        ("def f(x): pass", "parameter 'x' has no type hint"),
-        ("def f(x: set): pass", "type <class 'set'> has no derived schema"),
-        ("def f(*xs: int): pass", "parameter 'xs' must be a plain or keyword parameter"),
-        ("def f(x: dict[int, int]): pass", "dict keys must be str"),
+        (no_hint, "parameter 'x' has no type hint"),
+        (set_hint, "type <class 'set'> has no derived schema"),
+        (var_args, "parameter 'xs' must be a plain or keyword parameter"),
+        (int_keys, "dict keys must be str"),
     ],
 )
-def test_tool_decorator_refuses_hints_it_cannot_describe(source: str, message: str) -> None:
-    scope: dict = {}
-    exec(source, scope)
+def test_tool_decorator_refuses_hints_it_cannot_describe(fn: object, message: str) -> None:
     with pytest.raises(ToolDefinitionError, match=message):
-        tool(scope["f"])
+        tool(fn)
 
 
 @pytest.mark.parametrize(
@@ -203,7 +217,9 @@ def test_tool_declared_timeout_overrides_the_call_default() -> None:
 # 3) oversized results
 
 
-def test_oversized_string_result_keeps_its_head_and_a_marker(caplog: pytest.LogCaptureFixture) -> None:
+def test_oversized_string_result_keeps_its_head_and_a_marker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     long = Tool("long", "", {"type": "object"}, lambda: "x" * 5000)
     with caplog.at_level(logging.WARNING, logger="thread.tools.registry"):
         outcome = registry(long).call("long", {}, max_result_chars=100)
@@ -250,7 +266,10 @@ def test_lookup_missing_key_names_the_key_not_the_table() -> None:
 
 
 def test_lookup_without_a_table_says_it_is_empty() -> None:
-    assert builtin_tools().call("lookup", {"key": "a"}).error == "no key 'a': the lookup table is empty"
+    assert (
+        builtin_tools().call("lookup", {"key": "a"}).error
+        == "no key 'a': the lookup table is empty"
+    )
 
 
 def test_lookup_table_from_json_file(tmp_path: Path) -> None:
@@ -277,7 +296,9 @@ def test_lookup_table_from_csv_file_header_optional(tmp_path: Path, header: str)
         ("t.txt", "a=1", "has suffix '.txt'; allowed: '.json', '.csv'"),
     ],
 )
-def test_bad_lookup_table_file_names_the_place(tmp_path: Path, name: str, text: str, message: str) -> None:
+def test_bad_lookup_table_file_names_the_place(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
     path = tmp_path / name
     path.write_text(text)
     with pytest.raises(LookupTableError) as e:

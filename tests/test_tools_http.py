@@ -23,10 +23,12 @@ QUERY_SCHEMA = {
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/echo":
-            self._send(200, json.dumps({"method": "GET", "query": dict(urllib.parse.parse_qsl(url.query))}))
+            self._send(
+                200, json.dumps({"method": "GET", "query": dict(urllib.parse.parse_qsl(url.query))})
+            )
         elif url.path == "/text":
             self._send(200, "plain words", "text/plain")
         elif url.path == "/big":
@@ -42,7 +44,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(500, "it broke", "text/plain")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         ctype = self.headers["Content-Type"]
         self._send(200, json.dumps({"method": "POST", "type": ctype, "body": json.loads(body)}))
@@ -68,7 +70,9 @@ def base_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         monkeypatch.delenv(var, raising=False)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -103,7 +107,11 @@ def test_get_sends_arguments_as_query_string(base_url: str) -> None:
 
 def test_post_sends_arguments_as_json_body(base_url: str) -> None:
     outcome = call(declaration(f"{base_url}/echo", "post"), {"q": "x", "n": 2})
-    assert outcome.result == {"method": "POST", "type": "application/json", "body": {"q": "x", "n": 2}}
+    assert outcome.result == {
+        "method": "POST",
+        "type": "application/json",
+        "body": {"q": "x", "n": 2},
+    }
 
 
 def test_text_response_is_the_result(base_url: str) -> None:
@@ -158,14 +166,21 @@ def test_arguments_are_validated_before_any_request(base_url: str) -> None:
 def test_declaration_timeout_becomes_the_tool_time_limit() -> None:
     t = http_tool(declaration("http://127.0.0.1:9/x", timeout=3))
     assert t.timeout_s == 3.0
-    assert t.declaration() == {"name": "search", "description": "Search things", "parameters": QUERY_SCHEMA}
+    assert t.declaration() == {
+        "name": "search",
+        "description": "Search things",
+        "parameters": QUERY_SCHEMA,
+    }
 
 
 @pytest.mark.parametrize(
     "change, message",
     [
         ({"method": "PUT"}, "method is 'PUT'; allowed: 'GET', 'POST'"),
-        ({"url": "file:///etc/passwd"}, "url is 'file:///etc/passwd'; allowed: an http:// or https:// URL"),
+        (
+            {"url": "file:///etc/passwd"},
+            "url is 'file:///etc/passwd'; allowed: an http:// or https:// URL",
+        ),
         ({"timeout": 0}, "timeout is 0; allowed: seconds > 0"),
         ({"type": "mcp"}, "type is 'mcp'; allowed: 'function'"),
         ({"headers": {}}, "unknown key 'headers'; allowed: type, name, description"),
@@ -200,7 +215,11 @@ def test_declarations_load_from_json_and_toml(tmp_path: Path) -> None:
     [from_json] = load_http_tools(json_path)
     [from_toml] = load_http_tools(toml_path)
     assert from_json.parameters == QUERY_SCHEMA and from_json.timeout_s == 5.0
-    assert from_toml.parameters == {"type": "object", "required": ["q"], "properties": {"q": {"type": "string"}}}
+    assert from_toml.parameters == {
+        "type": "object",
+        "required": ["q"],
+        "properties": {"q": {"type": "string"}},
+    }
     assert from_toml.timeout_s == 2.5
 
 

@@ -116,7 +116,9 @@ class Ledger:
             "unpruned_reads": self.unpruned_reads,
             "reads_saved": self.reads_saved,
             "phase_seconds": dict(self.phase_seconds),
-            "subtasks": {p: {"tokens": c.tokens, "seconds": c.seconds} for p, c in self.subtasks.items()},
+            "subtasks": {
+                p: {"tokens": c.tokens, "seconds": c.seconds} for p, c in self.subtasks.items()
+            },
             "num_subtasks": len(self.subtasks),
             "per_subtask": self.subtask_means(),
         }

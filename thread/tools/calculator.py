@@ -70,7 +70,9 @@ class CalculatorLimits:
     def __post_init__(self) -> None:
         for name in ("max_chars", "max_depth", "max_digits", "precision"):
             if not 1 <= getattr(self, name) <= 4000:
-                raise ValueError(f"CalculatorLimits.{name} must be in 1..4000, got {getattr(self, name)}")
+                raise ValueError(
+                    f"CalculatorLimits.{name} must be in 1..4000, got {getattr(self, name)}"
+                )
 
 
 def calculator_tool(limits: CalculatorLimits = CalculatorLimits()) -> Tool:
@@ -182,9 +184,7 @@ def _power(base: Fraction, exponent: Fraction, source: str, limits: CalculatorLi
 def _number(text: str, limits: CalculatorLimits) -> Fraction:
     num_digits = sum(ch.isdigit() for ch in text)
     if num_digits > limits.max_digits:
-        raise CalculatorError(
-            f"a number has {num_digits} digits; the limit is {limits.max_digits}"
-        )
+        raise CalculatorError(f"a number has {num_digits} digits; the limit is {limits.max_digits}")
     return Fraction(text + "0" if text.endswith(".") else text)
 
 

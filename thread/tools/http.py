@@ -40,25 +40,35 @@ class HttpToolSpec:
     parameters: dict
 
     @classmethod
-    def from_declaration(cls, declaration: Mapping, where: str = "tool declaration") -> HttpToolSpec:
+    def from_declaration(
+        cls, declaration: Mapping, where: str = "tool declaration"
+    ) -> HttpToolSpec:
         """Check a declaration; errors name `where`, the key, the value and what is allowed."""
         if not isinstance(declaration, Mapping):
-            raise ToolDefinitionError(f"{where}: expected a table/object, got {type(declaration).__name__}")
+            raise ToolDefinitionError(
+                f"{where}: expected a table/object, got {type(declaration).__name__}"
+            )
         unknown = sorted(set(declaration) - set(ALLOWED_KEYS))
         if unknown:
-            raise ToolDefinitionError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(ALLOWED_KEYS)}")
+            raise ToolDefinitionError(
+                f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(ALLOWED_KEYS)}"
+            )
         missing = [k for k in REQUIRED_KEYS if k not in declaration]
         if missing:
             raise ToolDefinitionError(f"{where}: missing key {missing[0]!r}")
         if declaration.get("type", "function") != "function":
-            raise ToolDefinitionError(f"{where}: type is {declaration['type']!r}; allowed: 'function'")
+            raise ToolDefinitionError(
+                f"{where}: type is {declaration['type']!r}; allowed: 'function'"
+            )
 
         method = declaration["method"]
         if not isinstance(method, str) or method.upper() not in METHODS:
             raise ToolDefinitionError(f"{where}: method is {method!r}; allowed: 'GET', 'POST'")
         url = declaration["url"]
         if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-            raise ToolDefinitionError(f"{where}: url is {url!r}; allowed: an http:// or https:// URL")
+            raise ToolDefinitionError(
+                f"{where}: url is {url!r}; allowed: an http:// or https:// URL"
+            )
         timeout = declaration.get("timeout", DEFAULT_TIMEOUT_S)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ToolDefinitionError(f"{where}: timeout is {timeout!r}; allowed: seconds > 0")
@@ -79,7 +89,11 @@ class HttpToolSpec:
 
 def http_tool(declaration: Mapping | HttpToolSpec, where: str = "tool declaration") -> Tool:
     """A `Tool` that calls the declared endpoint."""
-    spec = declaration if isinstance(declaration, HttpToolSpec) else HttpToolSpec.from_declaration(declaration, where)
+    spec = (
+        declaration
+        if isinstance(declaration, HttpToolSpec)
+        else HttpToolSpec.from_declaration(declaration, where)
+    )
 
     def call(**arguments: object) -> object:
         return request(spec, arguments)
@@ -107,13 +121,19 @@ def load_http_tools(path: str | Path) -> list[Tool]:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise ToolDefinitionError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+            raise ToolDefinitionError(
+                f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}"
+            ) from None
     else:
-        raise ToolDefinitionError(f"tool declarations {str(path)!r}: suffix {path.suffix!r}; allowed: '.json', '.toml'")
+        raise ToolDefinitionError(
+            f"tool declarations {str(path)!r}: suffix {path.suffix!r}; allowed: '.json', '.toml'"
+        )
 
     declarations = data.get("tools") if isinstance(data, dict) else data
     if not isinstance(declarations, list):
-        raise ToolDefinitionError(f"{path}: expected a list of tools (JSON) or [[tools]] tables (TOML)")
+        raise ToolDefinitionError(
+            f"{path}: expected a list of tools (JSON) or [[tools]] tables (TOML)"
+        )
     return [http_tool(d, f"{path}: tools[{i}]") for i, d in enumerate(declarations)]
 
 
@@ -134,7 +154,10 @@ def request(spec: HttpToolSpec, arguments: Mapping[str, object]) -> object:
             charset = response.headers.get_content_charset() or "utf-8"
     except urllib.error.HTTPError as e:
         detail = e.read(200).decode("utf-8", errors="replace").strip()
-        raise ToolError(f"HTTP {e.code} {e.reason} from {spec.method} {spec.url}" + (f": {detail}" if detail else "")) from None
+        raise ToolError(
+            f"HTTP {e.code} {e.reason} from {spec.method} {spec.url}"
+            + (f": {detail}" if detail else "")
+        ) from None
     except urllib.error.URLError as e:
         if isinstance(e.reason, TimeoutError):
             raise ToolError(f"no response from {spec.url} within {spec.timeout:g} s") from None
@@ -143,7 +166,9 @@ def request(spec: HttpToolSpec, arguments: Mapping[str, object]) -> object:
         raise ToolError(f"no response from {spec.url} within {spec.timeout:g} s") from None
 
     if len(body) > MAX_RESPONSE_BYTES:
-        log.warning("tool %s: response over %d bytes, reading only that much", spec.name, MAX_RESPONSE_BYTES)
+        log.warning(
+            "tool %s: response over %d bytes, reading only that much", spec.name, MAX_RESPONSE_BYTES
+        )
         body = body[:MAX_RESPONSE_BYTES]
     text = body.decode(charset, errors="replace")
     try:
@@ -157,9 +182,11 @@ def _query_value(value: object) -> str:
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
-            raise ToolError(f"refused a redirect from {req.full_url} to {newurl!r}: not http or https")
+            raise ToolError(
+                f"refused a redirect from {req.full_url} to {newurl!r}: not http or https"
+            )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 

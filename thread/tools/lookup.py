@@ -65,7 +65,8 @@ def _load_json(path: Path) -> dict[str, object]:
         raise LookupTableError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
     if not isinstance(data, dict):
         raise LookupTableError(
-            f"{path}: a JSON lookup table must be one object of key: value, got {type(data).__name__}"
+            f"{path}: a JSON lookup table must be one object of key: value, "
+            f"got {type(data).__name__}"
         )
     return _checked(data, str(path))
 
@@ -92,7 +93,9 @@ def _load_csv(path: Path) -> dict[str, object]:
 def _checked(table: dict, where: str) -> dict[str, object]:
     for key, value in table.items():
         if not isinstance(key, str):
-            raise LookupTableError(f"{where}: key {key!r} has type {type(key).__name__}; keys must be str")
+            raise LookupTableError(
+                f"{where}: key {key!r} has type {type(key).__name__}; keys must be str"
+            )
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as e:

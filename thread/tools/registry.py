@@ -63,7 +63,9 @@ class Tool:
         except jsonschema.SchemaError as e:
             raise ToolDefinitionError(f"tool {self.name!r}: invalid parameters schema: {e.message}")
         if self.timeout_s is not None and not self.timeout_s > 0:
-            raise ToolDefinitionError(f"tool {self.name!r}: timeout_s must be > 0, got {self.timeout_s}")
+            raise ToolDefinitionError(
+                f"tool {self.name!r}: timeout_s must be > 0, got {self.timeout_s}"
+            )
         self._validator = jsonschema.Draft202012Validator(self.parameters)
 
     def __call__(self, **arguments: object) -> object:
@@ -133,7 +135,7 @@ def truncate_result(result: object, max_chars: int) -> tuple[object, int]:
 
 
 def _fit(text: str, max_chars: int) -> tuple[str, int]:
-    """Longest head of `text` plus a marker whose JSON string fits in `max_chars` (binary search)."""
+    """The longest head of `text` plus a marker whose JSON string fits in `max_chars`."""
 
     def cut(k: int) -> str:
         return f"{text[:k]}…[truncated {len(text) - k} chars]"
@@ -215,7 +217,9 @@ class ToolRegistry:
         error = self._fault_before_run(name, arguments)
         if error is None:
             t = self._tools[name]
-            result, error = _run_with_timeout(t, arguments, t.timeout_s or timeout_s or self.timeout_s)
+            result, error = _run_with_timeout(
+                t, arguments, t.timeout_s or timeout_s or self.timeout_s
+            )
         if error is not None:
             error = error if len(error) <= MAX_ERROR_CHARS else error[:MAX_ERROR_CHARS] + "…"
             log.debug("tool %s fault: %s", name, error)
@@ -223,7 +227,9 @@ class ToolRegistry:
 
         result, dropped = truncate_result(result, max_chars)
         if dropped:
-            log.warning("tool %s result cut to %d chars: %d chars dropped", name, max_chars, dropped)
+            log.warning(
+                "tool %s result cut to %d chars: %d chars dropped", name, max_chars, dropped
+            )
         return ToolOutcome(name, arguments, result, error, time.perf_counter() - start, dropped > 0)
 
     def _fault_before_run(self, name: str, arguments: object) -> str | None:
@@ -246,7 +252,7 @@ def _run_with_timeout(t: Tool, arguments: dict, timeout_s: float) -> tuple[objec
         except ToolError as e:
             box["error"] = str(e)
             return
-        except BaseException as e:  # a worker thread must report, whatever the tool raised
+        except BaseException as e:  # noqa: BLE001 (the worker must report whatever the tool raised)
             box["error"] = f"{type(e).__name__}: {e}"
             return
         try:
@@ -308,9 +314,12 @@ def schema_from_hints(fn: Callable[..., object], tool_name: str) -> dict:
             )
         if p.name not in hints:
             raise ToolDefinitionError(
-                f"tool {tool_name!r}: parameter {p.name!r} has no type hint; add one or pass schema="
+                f"tool {tool_name!r}: parameter {p.name!r} has no type hint; "
+                "add one or pass schema="
             )
-        properties[p.name] = _type_schema(hints[p.name], f"tool {tool_name!r}, parameter {p.name!r}")
+        properties[p.name] = _type_schema(
+            hints[p.name], f"tool {tool_name!r}, parameter {p.name!r}"
+        )
         if p.default is p.empty:
             required.append(p.name)
     return {
@@ -326,7 +335,9 @@ def _type_schema(hint: object, where: str) -> dict:
     if hint in _TYPE_TO_SCHEMA:
         return {"type": _TYPE_TO_SCHEMA[hint]}
     if hint is list or origin is list:
-        return {"type": "array", "items": _type_schema(args[0], where)} if args else {"type": "array"}
+        return (
+            {"type": "array", "items": _type_schema(args[0], where)} if args else {"type": "array"}
+        )
     if hint is dict or origin is dict:
         if args and args[0] is not str:
             raise ToolDefinitionError(f"{where}: dict keys must be str, got {args[0]!r}")
@@ -335,7 +346,11 @@ def _type_schema(hint: object, where: str) -> dict:
             out["additionalProperties"] = _type_schema(args[1], where)
         return out
     if origin in (typing.Union, types.UnionType):
-        return {"anyOf": [_type_schema(a, where) if a is not type(None) else {"type": "null"} for a in args]}
+        return {
+            "anyOf": [
+                _type_schema(a, where) if a is not type(None) else {"type": "null"} for a in args
+            ]
+        }
     raise ToolDefinitionError(
         f"{where}: type {hint!r} has no derived schema; use str, int, float, bool, list[...], "
         "dict[str, ...] or X | None, or pass schema="
