@@ -152,6 +152,12 @@ def test_unknown_tool_is_an_error_result_naming_the_known_ones() -> None:
     assert outcome.error == outcome.result["error"]
 
 
+@pytest.mark.parametrize("name", [5, ["calculator"], {"a": 1}, None])
+def test_tool_name_that_is_not_a_string_is_an_error_result(name: object) -> None:
+    outcome = builtin_tools().call(name, {"expression": "1"})
+    assert outcome.error.startswith("the tool name must be a string, got ")
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [

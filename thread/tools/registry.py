@@ -213,7 +213,7 @@ class ToolRegistry:
         else the registry's. A tool that runs past it is abandoned in its daemon thread.
         """
         start = time.perf_counter()
-        max_chars = max_result_chars or self.max_result_chars
+        max_chars = self.max_result_chars if max_result_chars is None else max_result_chars
         error = self._fault_before_run(name, arguments)
         if error is None:
             t = self._tools[name]
@@ -232,7 +232,9 @@ class ToolRegistry:
             )
         return ToolOutcome(name, arguments, result, error, time.perf_counter() - start, dropped > 0)
 
-    def _fault_before_run(self, name: str, arguments: object) -> str | None:
+    def _fault_before_run(self, name: object, arguments: object) -> str | None:
+        if not isinstance(name, str):
+            return f"the tool name must be a string, got {name!r}"
         if name not in self._tools:
             return self._unknown(name)
         return self._tools[name].check_arguments(arguments)
