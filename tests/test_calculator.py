@@ -7,6 +7,8 @@ import time
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from thread.tools import CalculatorError, CalculatorLimits, builtin_tools, calculate
 from thread.tools.calculator import evaluate
@@ -133,3 +135,30 @@ def test_terminating_decimal_too_long_is_rounded() -> None:
 def test_limits_are_validated(field: str) -> None:
     with pytest.raises(ValueError, match=f"CalculatorLimits.{field} must be in 1..4000, got 0"):
         CalculatorLimits(**{field: 0})
+
+
+# Precedence and associativity against Python's own integer arithmetic, which the calculator
+# matches for + - * // % and ** (it differs only for /, which Python makes a float).
+_atoms = st.integers(0, 30).map(str)
+
+
+def _combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    binary = st.tuples(children, st.sampled_from(["+", "-", "*", "//", "%"]), children)
+    return st.one_of(
+        binary.map(" ".join),
+        children.map(lambda e: f"-{e}"),
+        children.map(lambda e: f"({e})"),
+        st.tuples(_atoms, st.integers(0, 3)).map(lambda p: f"{p[0]} ** {p[1]}"),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(_atoms, _combine, max_leaves=12))
+def test_integer_expressions_match_python_arithmetic(expression: str) -> None:
+    try:
+        expected = eval(expression, {"__builtins__": {}})  # the reference, on generated input
+    except ZeroDivisionError:
+        with pytest.raises(CalculatorError, match="division by zero"):
+            calculate(expression)
+        return
+    assert calculate(expression) == expected
