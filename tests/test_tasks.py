@@ -1,0 +1,176 @@
+"""Task families, gold documents and the live views under the `window` rule set."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from thread.tasks import TaskTextError, arith, chain, make, samples
+from thread.tasks.views import (
+    TokenAlignmentError,
+    char_encoder,
+    gold_stream,
+    live_views,
+    view_texts,
+)
+
+
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        ("((17+25)*3)-(48-19)", "97"),
+        ("17+25*3", "92"),
+        ("10-3-2", "5"),
+        ("2*3*4-5", "19"),
+        (" ( 7 ) ", "7"),
+        ("3-(4-10)", "9"),
+        ("999*999", "998001"),
+        ("((((1+2))))*(3)", "9"),
+    ],
+)
+def test_arith_gold_answer_is_exact(text: str, answer: str) -> None:
+    doc = arith.gold_document(text)
+    assert doc["answer"] == answer
+    assert doc["reasoning"][0]["conclusion"] == answer
+
+
+@pytest.mark.parametrize("text", ["", "1+", "(1+2", "1/2", "1+-2", "a+1", "1)"])
+def test_arith_rejects_bad_expressions_with_position(text: str) -> None:
+    with pytest.raises(TaskTextError, match="expression"):
+        arith.parse(text)
+
+
+def test_arith_thought_marks_main_operator_and_leaf_copies_values() -> None:
+    task = arith.gold_document("((17+25)*3)-(48-19)")["reasoning"][0]
+    assert task["thought"] == "((17+25)*3) - (48-19)"
+    first, second, leaf = task["subtasks"]
+    assert first["thought"] == "(17+25) * 3"
+    assert second["tooluse"]["parameters"] == {"expression": "48-19"}
+    assert leaf["tooluse"]["parameters"] == {"expression": "126-29"}
+    assert "thought" not in leaf
+
+
+def test_arith_negative_operand_is_parenthesised() -> None:
+    leaf = arith.gold_document("(3-17)*2")["reasoning"][0]["subtasks"][-1]
+    assert leaf["tooluse"]["parameters"]["expression"] == "(-14)*2"
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_arith_generated_answers_match_python(seed: int) -> None:
+    inst = make("arith", 1 + seed % 12, seed)
+    assert int(inst.answer) == eval(inst.text)  # the text only holds digits, + - * ( )
+    assert inst.check(int(inst.answer)) and not inst.check(int(inst.answer) + 1)
+
+
+def test_arith_large_sizes_reach_depth_four() -> None:
+    depths = [arith.depth(arith.parse(make("arith", 12, s).text)[1]) for s in range(10)]
+    assert min(depths) >= 4, depths
+
+
+def test_chain_gold_follows_table_and_counts_down() -> None:
+    inst = make("chain", 30, 1)
+    n, key = chain.parse_task(inst.text)
+    assert n == 30
+    for i, task in enumerate(inst.document["reasoning"]):
+        assert task["thought"] == f"{30 - i} left"
+        assert task["tooluse"]["parameters"]["key"] == key
+        key = inst.table[key]
+        assert task["conclusion"] == key
+    assert inst.answer == key == inst.document["answer"]
+
+
+def test_chain_at_a_thousand_hops_has_a_thousand_tool_calls() -> None:
+    inst = make("chain", 1000, 0)
+    assert len(inst.document["reasoning"]) == 1000
+    assert chain.solve_gold(inst.text, inst.table).answer == inst.answer
+
+
+@pytest.mark.parametrize(
+    "text", ["follow 0 hops from k1", "go 3 hops from k1", "follow 3 hops from K1", "follow x hops from a"]
+)
+def test_chain_rejects_bad_task_text(text: str) -> None:
+    with pytest.raises(TaskTextError, match="chain task text"):
+        chain.parse_task(text)
+
+
+def test_chain_missing_key_names_the_hop() -> None:
+    with pytest.raises(TaskTextError, match="hop 2 of 3"):
+        chain.follow({"a1": "b2"}, "a1", 3)
+
+
+def _cut(text: str, spans: list[tuple[int, int]]) -> str:
+    keep = [True] * len(text)
+    for s, e in spans:
+        keep[s:e] = [False] * (e - s)
+    return "".join(c for c, k in zip(text, keep) if k)
+
+
+@pytest.mark.parametrize(
+    "prompt, doc",
+    [
+        ("2*(3+4)-5\n", arith.gold_document("2*(3+4)-5")),
+        ("((17+25)*3)-(48-19)\n", arith.gold_document("((17+25)*3)-(48-19)")),
+        ("x\n", make("chain", 7, 3).document),
+        ("y\n", make("arith", 9, 4).document),
+    ],
+)
+def test_views_equal_gold_text_with_pruned_spans_cut(prompt: str, doc: dict) -> None:
+    stream = gold_stream(prompt, doc)
+    text = stream.text
+    assert text == prompt + json.dumps(doc, ensure_ascii=False)
+    views = view_texts(stream)
+    ends, spans, total = [], [], 0
+    bounds = dict(stream.prunes)
+    for n, seg in enumerate(stream.segments, start=1):
+        total += len(seg.text)
+        if n in bounds:
+            ends.append(total)
+            spans.extend(bounds[n])
+            assert views[len(ends)][0] == _cut(text[:total], spans)
+    assert views[0][0] == prompt
+    assert views[0][0] + "".join(new for _, new in views) == text
+
+
+def test_window_keeps_two_finished_siblings_and_collapse_drops_subtasks() -> None:
+    doc = {
+        "reasoning": [
+            {"thought": "a", "subtasks": [{"conclusion": "x"}], "conclusion": "b"},
+            {"thought": "c", "conclusion": "d"},
+            {"thought": "e", "conclusion": "f"},
+        ],
+        "answer": "f",
+    }
+    views = view_texts(gold_stream("p\n", doc))
+    assert views[1][0] == 'p\n{"reasoning": [{"thought": "a", "conclusion": "b"}'
+    assert views[2][0] == 'p\n{"reasoning": [{"thought": "c", "conclusion": "d"}, {"thought": "e", "conclusion": "f"}'
+    assert views[2][1] == '], "answer": "f"}'
+
+
+def test_collapse_of_last_field_takes_the_separator_before() -> None:
+    doc = {"reasoning": [{"thought": "a", "subtasks": [{"conclusion": "x"}]}], "answer": "x"}
+    assert view_texts(gold_stream("p\n", doc))[1][0] == 'p\n{"reasoning": [{"thought": "a"}'
+
+
+def test_token_straddling_a_pruned_span_is_an_error() -> None:
+    def pairs(text: str) -> list[tuple[int, int, int]]:
+        return [(0, i, min(i + 2, len(text))) for i in range(0, len(text), 2)]
+
+    stream = gold_stream("p\n", make("chain", 5, 0).document)
+    with pytest.raises(TokenAlignmentError):
+        live_views(stream, pairs)
+
+
+@pytest.mark.parametrize("j", [0, 1, 2, 3, 4, 8, 11, 12])
+def test_chain_window_equals_the_episode_view(j: int) -> None:
+    inst = make("chain", 12, 2)
+    keys = chain.follow(inst.table, chain.parse_task(inst.text)[1], 12)
+    episode = samples.episode_views(inst, char_encoder)
+    lo = max(0, j - 3)
+    window = samples.chain_view(12, j, keys[0], keys[lo : min(j + 1, 12) + 1], char_encoder)
+    if j >= 3:
+        assert window == episode[j - 2]
+    else:  # the first view writes three hops; a window before hop j holds the first j + 1
+        assert window.context == episode[0].context
+        assert window.new == episode[0].new[: len(window.new)]
