@@ -112,10 +112,10 @@ class _Run:
             self.step += 1
             self.add(piece, "model")
 
-    def runtime(self, text: str, events: list[dict[str, Any]] = ()) -> None:
+    def runtime(self, text: str) -> None:
+        """The runtime writes `text` (a tool result) within the current step."""
         for piece in _TOKEN.findall(text):
             self.add(piece, "tool")
-        self.emit(events)
 
     def emit(self, events: list[dict[str, Any]]) -> None:
         for event in events:
@@ -196,23 +196,35 @@ def _write_task(run: _Run, task: Task, path: str) -> dict[str, Any]:
 def _write_tool(run: _Run, expression: str, path: str) -> dict[str, Any]:
     run.model(", ")
     key = run.num_chars
+    run.model('"tooluse": {')
+    name_key = run.num_chars
+    run.model('"tool_name": "calculator"')
+    run.emit([_field_end(path, "tool_name", name_key, run, "calculator")])
+    run.model(", ")
+    parameters_key = run.num_chars
     parameters = {"expression": expression}
-    run.model(f'"tooluse": {{"tool_name": "calculator", "parameters": {json.dumps(parameters)}')
+    run.model(f'"parameters": {json.dumps(parameters)[:-1]}')
     # The model's token "}," closes `parameters` and runs on: the runtime drops it, writes "}".
     run.step += 1
     run.add("},", "model")
+    end = run.num_chars - 1
     ready = {"name": "calculator", "parameters": parameters}
-    run.emit([_event("tool_ready", path, run.num_chars - 2, value=ready)])
+    run.emit([
+        _event("field_end", path, end - 1, field="parameters", span=[parameters_key, end], value=parameters),
+        _event("tool_ready", path, end - 1, value=ready),
+    ])
     result = str(eval(expression, {"__builtins__": {}}))
     run.write("tool", node=path, name="calculator", arguments=parameters, result=result, error=None, seconds=0.0004)
     run.texts.pop(), run.is_live.pop()
     run.num_chars = run.starts.pop()
     run.write("drop", index=len(run.texts), live=run.num_live)
     run.add("}", "cut")
+    result_key = run.num_chars + len(", ")
+    run.runtime(f', "tool_result": {json.dumps(result)}')
+    run.emit([_field_end(path, "tool_result", result_key, run, result)])
+    run.model("}")
     value = {"tool_name": "calculator", "parameters": parameters, "tool_result": result}
-    text = f', "tool_result": {json.dumps(result)}}}'
-    end = run.num_chars + len(text)
-    run.runtime(text, [_event("field_end", path, end - 1, field="tooluse", span=[key, end], value=value)])
+    run.emit([_field_end(path, "tooluse", key, run, value)])
     return value
 
 
@@ -261,23 +273,35 @@ def write_trace(
 
 
 def _ledger(run: _Run) -> dict[str, Any]:
-    """The counts a real ledger keeps, taken from the lines that made it into the trace."""
-    kinds = [line["kind"] for line in run.lines]
+    """A ledger shaped as `thread/ledger.py` writes it, counted from the lines that were kept."""
     tokens = [line for line in run.lines if line["kind"] == "token"]
     prunes = [line for line in run.lines if line["kind"] == "prune"]
     lives = [line.get("live", line.get("live_after")) for line in run.lines]
     lives = [live for live in lives if live is not None]
+    decoded = [t for t in tokens if t["source"] == "model"]  # a dropped token was still one step
+    reads = sum(t["live"] - 1 for t in decoded)
+    unpruned = sum(t["index"] for t in decoded)
+    closes = [line["event"] for line in run.lines if line["kind"] == "event" and line["event"]["kind"] == "node_close"]
+    subtasks = {e["path"]: {"tokens": e["span"][1] - e["span"][0], "seconds": 0.05} for e in closes}
+    prefilled = len(run.lines[1]["ids"])
+    reencoded = sum(p["reencoded"] for p in prunes)
+    tool_tokens = sum(t["source"] == "tool" for t in tokens)
     return {
-        "steps": run.step,
-        "prompt_tokens": len(run.lines[1]["ids"]),
-        "model_tokens": sum(t["source"] == "model" for t in tokens) - kinds.count("drop"),
-        "tool_tokens": sum(t["source"] in ("tool", "cut") for t in tokens),
-        "tool_calls": kinds.count("tool"),
-        "prunes": len(prunes),
-        "freed": sum(p["freed"] for p in prunes),
-        "reencoded": sum(p["reencoded"] for p in prunes),
+        "prefilled": prefilled,
+        "decoded": len(decoded),
+        "reencoded": reencoded,
+        "tool_tokens": tool_tokens,
+        "pruned": sum(p["freed"] for p in prunes),
+        "computed": prefilled + len(decoded) + reencoded + tool_tokens,
         "peak_live": max(lives),
-        "final_live": lives[-1],
+        "mean_live": reads / len(decoded),
+        "attention_reads": reads,
+        "unpruned_reads": unpruned,
+        "reads_saved": 1 - reads / unpruned,
+        "phase_seconds": {"prefill": 0.01, "decode": 0.5, "tool": 0.0004},
+        "subtasks": subtasks,
+        "num_subtasks": len(subtasks),
+        "per_subtask": {"tokens": 30.0, "seconds": 0.05},
     }
 
 

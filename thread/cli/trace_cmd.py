@@ -18,7 +18,9 @@ from rich.text import Text
 from rich.tree import Tree
 
 from thread.cli import app
-from thread.report import LiveContext, PrunedRun, Trace, TraceError, TraceNode, load_trace, render_html
+from thread.report import (
+    LiveContext, PrunedRun, Trace, TraceError, TraceNode, ledger_rows, load_trace, render_html,
+)
 
 trace_app = typer.Typer(
     help="Inspect a run's trace: its tree, its live context at a step, an HTML report.",
@@ -85,19 +87,9 @@ def ledger_table(trace: Trace) -> Table:
     table = Table(title=title, title_justify="left", min_width=len(title) + 4)
     table.add_column("count")
     table.add_column("value", justify="right")
-    for key, value in _flatten(ledger):
+    for key, value in ledger_rows(ledger):
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else shorten(value, 40))
     return table
-
-
-def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    rows = []
-    for key, value in values.items():
-        if isinstance(value, dict):
-            rows += _flatten(value, f"{prefix}{key}.")
-        else:
-            rows.append((f"{prefix}{key}", value))
-    return rows
 
 
 def summary_line(trace: Trace) -> Text:

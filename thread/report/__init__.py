@@ -8,9 +8,11 @@ self-contained page. Terminal rendering belongs to the CLI (`thread/cli/trace_cm
 from thread.report.html import render_html
 from thread.report.live import LiveContext, LiveText, PrunedRun
 from thread.report.nodes import ToolCall, TraceNode
-from thread.report.reader import PruneRecord, TokenRecord, ToolRecord, Trace, TraceError, load_trace
+from thread.report.reader import (
+    PruneRecord, TokenRecord, ToolRecord, Trace, TraceError, ledger_rows, load_trace,
+)
 
 __all__ = [
     "LiveContext", "LiveText", "PrunedRun", "PruneRecord", "TokenRecord", "ToolCall", "ToolRecord",
-    "Trace", "TraceError", "TraceNode", "load_trace", "render_html",
+    "Trace", "TraceError", "TraceNode", "ledger_rows", "load_trace", "render_html",
 ]

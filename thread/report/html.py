@@ -14,7 +14,7 @@ from typing import Any
 
 from thread.report.nodes import TraceNode
 from thread.report.plot import live_plot_svg
-from thread.report.reader import Trace
+from thread.report.reader import Trace, ledger_rows
 
 HERE = Path(__file__).resolve().parent
 MAX_OPEN_NODES = 200  # bigger trees start with only the top two levels unfolded
@@ -131,7 +131,7 @@ def _node_html(node: TraceNode, depth: int, open_all: bool) -> str:
 
 def _ledger_html(trace: Trace) -> str:
     ledger, is_partial = trace.ledger()
-    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(_number(v))}</td></tr>" for k, v in _flatten(ledger))
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(_number(v))}</td></tr>" for k, v in ledger_rows(ledger))
     note = '<p class="note">Recomputed from the lines: the trace has no end line.</p>' if is_partial else ""
     return f'{note}<table class="ledger">{rows}</table>'
 
@@ -143,13 +143,6 @@ def _errors_html(trace: Trace) -> str:
         f"<li>step {e['step']}: {escape(_text(e['where']))}: {escape(_text(e['message']))}</li>" for e in trace.errors
     )
     return f'<h2>Errors</h2><ul class="errors">{items}</ul>'
-
-
-def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    rows = []
-    for key, value in values.items():
-        rows += _flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else [(f"{prefix}{key}", value)]
-    return rows
 
 
 def _text(value: Any) -> str:

@@ -153,21 +153,35 @@ class Trace:
 
 
 def recompute_ledger(trace: Trace) -> dict[str, Any]:
-    """The counts a crashed run's trace still allows (no timing breakdown, no answer)."""
+    """The counts a crashed run's trace still allows, named as in `thread/ledger.py`."""
     sources = [t.source for t in trace.tokens[trace.num_prompt :]]
     lives = [live for _, live in trace.live_points]
     return {
-        "steps": trace.last_step,
-        "prompt_tokens": trace.num_prompt,
-        "model_tokens": sources.count("model"),
-        "tool_tokens": sources.count("tool") + sources.count("cut"),
-        "tool_calls": len(trace.tools),
-        "prunes": len(trace.prunes),
-        "freed": sum(p.freed for p in trace.prunes),
+        "prefilled": trace.num_prompt,
+        "decoded": sources.count("model") + sources.count("cut"),
         "reencoded": sum(p.reencoded or 0 for p in trace.prunes),
+        "tool_tokens": sources.count("tool"),
+        "pruned": sum(p.freed for p in trace.prunes),
         "peak_live": max(lives, default=0),
         "final_live": lives[-1] if lives else 0,
+        "steps": trace.last_step,
+        "tool_calls": len(trace.tools),
+        "prunes": len(trace.prunes),
     }
+
+
+def ledger_rows(ledger: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Ledger entries as (name, value) rows: small dicts flattened with dotted names, and a
+    per-item map (every value a dict, such as the cost of each subtask) counted, not listed."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in ledger.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            rows.append((key, f"{len(value)} entries"))
+        elif isinstance(value, dict):
+            rows += ledger_rows({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            rows.append((key, value))
+    return rows
 
 
 def load_trace(path: str | os.PathLike[str]) -> Trace:
