@@ -1,0 +1,199 @@
+"""Streaming maximal-munch lexer over a grammar's terminals, one interegular DFA per terminal.
+
+It is contextual: each token is matched only against the terminals the parser can take next
+(plus the ignored ones). A token is decided the moment no longer match is possible, and the
+lexer backtracks to the last accepting position when a longer candidate dies. Each character
+is stepped once per live candidate through cached transitions; nothing is rescanned except
+the few characters after a backtrack. It knows nothing about the grammar's rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import interegular
+
+log = logging.getLogger(__name__)
+
+DEAD = -1
+
+# on_token(terminal, start, end, decided_at) -> the start states of the next token, or None to stop
+TokenSink = Callable[[int, int, int, int], "tuple[int, ...] | None"]
+
+
+@dataclass(frozen=True)
+class LexFailure:
+    """The character at `offset` fits none of the live candidates of the token at `start`."""
+
+    offset: int
+    char: str
+    start: int
+    candidates: tuple[int, ...]  # terminal ids alive just before the character
+
+
+class LexerTables:
+    """The DFAs of all terminals under one numbering of states ("gids"), shared by all lexers.
+
+    `rank` orders terminals that accept the same text: lower wins (literals before regexps).
+    """
+
+    def __init__(self, names: Sequence[str], regexps: Sequence[str], ranks: Sequence[int]) -> None:
+        self.names = list(names)
+        self.ranks = list(ranks)
+        self.initial: list[int] = []  # terminal -> gid of its start state
+        self.term_of: list[int] = []  # gid -> terminal
+        self.accept_rank: list[int] = []  # gid -> rank if accepting, else a huge number
+        self.stop: list[bool] = []  # gid -> accepting and no longer match possible
+        self.rows: list[dict[str, int]] = []  # gid -> char -> next gid or DEAD, filled lazily
+        self._dfas: list[_Dfa] = []  # terminal -> its DFA and where its gids begin
+        for term, regexp in enumerate(regexps):
+            self._add(term, regexp)
+
+    def _add(self, term: int, regexp: str) -> None:
+        fsm = interegular.parse_pattern(regexp).to_fsm()
+        states = sorted(fsm.states)
+        live = _live_states(fsm)
+        base = len(self.term_of)
+        self._dfas.append(_Dfa(fsm, states, {s: base + i for i, s in enumerate(states)}, live))
+        self.initial.append(base + states.index(fsm.initial) if fsm.initial in live else DEAD)
+        for state in states:
+            accepting = state in fsm.finals
+            extendable = any(nxt in live for nxt in fsm.map.get(state, {}).values())
+            self.term_of.append(term)
+            self.accept_rank.append(self.ranks[term] if accepting else 1 << 30)
+            self.stop.append(accepting and not extendable)
+            self.rows.append({})
+
+    def step(self, gid: int, char: str) -> int:
+        """The slow path of one transition; caches its answer in `rows`."""
+        dfa = self._dfas[self.term_of[gid]]
+        state = dfa.states[gid - dfa.gid_of[dfa.states[0]]]
+        nxt = dfa.fsm.map.get(state, {}).get(dfa.fsm.alphabet[char])
+        ngid = dfa.gid_of[nxt] if nxt is not None and nxt in dfa.live else DEAD
+        self.rows[gid][char] = ngid
+        return ngid
+
+
+@dataclass(frozen=True)
+class _Dfa:
+    fsm: interegular.FSM
+    states: list  # fsm states in gid order
+    gid_of: dict  # fsm state -> gid
+    live: set  # states that can still reach an accepting one
+
+
+def _live_states(fsm: interegular.FSM) -> set:
+    """States from which an accepting state is reachable."""
+    back: dict = {}
+    for state, row in fsm.map.items():
+        for nxt in row.values():
+            back.setdefault(nxt, set()).add(state)
+    live, todo = set(fsm.finals), list(fsm.finals)
+    while todo:
+        for prev in back.get(todo.pop(), ()):
+            if prev not in live:
+                live.add(prev)
+                todo.append(prev)
+    return live
+
+
+class Lexer:
+    """One stream's lexing state. Tokens go to `sink`, which answers the next start states."""
+
+    def __init__(self, tables: LexerTables, sink: TokenSink, starts: tuple[int, ...]) -> None:
+        self.tables = tables
+        self.sink = sink
+        self.pos = 0  # characters consumed
+        self.failure: LexFailure | None = None
+        self._starts: tuple[int, ...] | None = starts  # None once the sink said stop
+        self._cands: list[int] | None = None  # live gids of the token in progress
+        self._start = 0
+        self._accept = -1  # terminal of the longest accepting match so far
+        self._accept_end = 0
+        self._tail: list[str] = []  # characters after _accept_end, kept for backtracking
+
+    @property
+    def stopped(self) -> bool:
+        return self._starts is None or self.failure is not None
+
+    @property
+    def in_token(self) -> bool:
+        return self._cands is not None
+
+    @property
+    def token_start(self) -> int:
+        return self._start
+
+    def candidates(self) -> tuple[int, ...]:
+        """Terminals the unfinished token may still become (empty between tokens)."""
+        if self._cands is None:
+            return ()
+        return tuple(sorted({self.tables.term_of[g] for g in self._cands}))
+
+    def feed(self, text: str) -> None:
+        """Lex `text`, the next characters of the stream."""
+        tables = self.tables
+        rows, accept_rank, stop = tables.rows, tables.accept_rank, tables.stop
+        step = tables.step
+        buf, i, n = text, 0, len(text)
+        cands, pos, tail = self._cands, self.pos, self._tail
+        while i < n and self._starts is not None:
+            c = buf[i]
+            if cands is None:
+                cands, self._start, self._accept = self._starts, pos, -1
+            # 1) step every live candidate over c
+            new = []
+            best_rank, best = 1 << 30, -1
+            for gid in cands:
+                ngid = rows[gid].get(c)
+                if ngid is None:
+                    ngid = step(gid, c)
+                if ngid >= 0:
+                    new.append(ngid)
+                    if accept_rank[ngid] < best_rank:
+                        best_rank, best = accept_rank[ngid], ngid
+            # 2) c extends the token: remember the longest accept, decide if nothing can grow
+            if new:
+                pos += 1
+                i += 1
+                if best >= 0:
+                    self._accept, self._accept_end = tables.term_of[best], pos
+                    tail.clear()
+                elif self._accept >= 0:
+                    tail.append(c)
+                if all(stop[g] for g in new):
+                    cands = None
+                    self._emit(self._start, pos, pos)
+                else:
+                    cands = new
+                continue
+            # 3) c kills every candidate: emit the longest accept and lex again after it
+            if self._accept < 0:
+                terms = tuple(sorted({tables.term_of[g] for g in cands}))
+                self.failure = LexFailure(pos, c, self._start, terms)
+                break
+            cands = None
+            self._emit(self._start, self._accept_end, pos + 1)
+            if tail:
+                buf, i, n = "".join(tail) + buf[i:], 0, len(tail) + n - i
+                pos = self._accept_end
+                tail.clear()
+        self._cands, self.pos = cands, pos
+
+    def close(self) -> bool:
+        """Decide the token in progress at the end of the stream. False if it is unfinished."""
+        while self._cands is not None and self._starts is not None and self.failure is None:
+            if self._accept < 0:
+                return False
+            rest = "".join(self._tail)
+            self._tail.clear()
+            self._cands = None
+            self._emit(self._start, self._accept_end, self.pos)
+            self.pos = self._accept_end
+            self.feed(rest)
+        return self.failure is None
+
+    def _emit(self, start: int, end: int, decided_at: int) -> None:
+        self._starts = self.sink(self._accept, start, end, decided_at)
