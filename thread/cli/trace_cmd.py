@@ -116,12 +116,16 @@ def replay_view(context: LiveContext, last_step: int) -> Group:
     return Group(header, body)
 
 
+def _fail(error: Exception) -> typer.Exit:
+    Console(stderr=True, highlight=False).print(Text(f"error: {error}", style="bold red"), soft_wrap=True)
+    return typer.Exit(code=2)
+
+
 def _load(file: Path) -> Trace:
     try:
         return load_trace(file)
     except TraceError as error:
-        Console(stderr=True).print(Text(f"error: {error}", style="bold red"))
-        raise typer.Exit(code=2) from None
+        raise _fail(error) from None
 
 
 @trace_app.command("show")
@@ -146,7 +150,7 @@ def replay(
     try:
         context = trace.live_at(step)
     except TraceError as error:
-        raise typer.BadParameter(str(error), param_hint="--step") from None
+        raise _fail(error) from None
     Console(highlight=False).print(replay_view(context, trace.last_step))
 
 
