@@ -146,7 +146,7 @@ class KVCacheManager:
 
     # appending
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward(
         self, token_ids: list[int], indices: list[int] | None = None, *, last_only: bool = False
     ) -> torch.Tensor:
@@ -206,7 +206,7 @@ class KVCacheManager:
 
     # pruning
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def prune(self, indices: Iterable[int], mode: str) -> PruneResult:
         """Free the live slots holding these transcript indices (indices already pruned are skipped)."""
         if mode not in MODES:
