@@ -77,13 +77,11 @@ class _Run:
         self.starts: list[int] = []
         self.is_live: list[bool] = []
         self.num_chars = 0
+        self.num_live = 0
         self.vocab: dict[str, int] = {}
         self.pending: list[dict[str, Any]] = []  # events decided at the end of the next text
         self.num_prompt = 0
 
-    @property
-    def num_live(self) -> int:
-        return sum(self.is_live)
 
     def write(self, kind: str, **fields: Any) -> None:
         self.lines.append({"kind": kind, "step": self.step, "t": round(0.01 * len(self.lines), 6), **fields})
@@ -96,6 +94,7 @@ class _Run:
         self.texts += texts
         self.starts += [0] * len(texts)
         self.is_live += [True] * len(texts)
+        self.num_live += len(texts)
         self.write("prefill", ids=[self.token_id(t) for t in texts], texts=texts, live=self.num_live)
 
     def add(self, text: str, source: str) -> None:
@@ -103,6 +102,7 @@ class _Run:
         self.starts.append(self.num_chars)
         self.num_chars += len(text)
         self.is_live.append(True)
+        self.num_live += 1
         index = len(self.texts) - 1
         self.write("token", id=self.token_id(text), text=text, index=index, source=source, live=self.num_live)
 
@@ -131,6 +131,7 @@ class _Run:
         live_before = self.num_live
         for i in inside:
             self.is_live[i] = False
+        self.num_live -= len(inside)
         self.write(
             "prune", rule="collapse", mode="exact", node=node, spans=_runs(inside), chars=[[a, b]],
             freed=len(inside), live_before=live_before, live_after=self.num_live,
@@ -216,6 +217,7 @@ def _write_tool(run: _Run, expression: str, path: str) -> dict[str, Any]:
     result = str(eval(expression, {"__builtins__": {}}))
     run.write("tool", node=path, name="calculator", arguments=parameters, result=result, error=None, seconds=0.0004)
     run.texts.pop(), run.is_live.pop()
+    run.num_live -= 1
     run.num_chars = run.starts.pop()
     run.write("drop", index=len(run.texts), live=run.num_live)
     run.add("}", "cut")

@@ -119,7 +119,7 @@ def _node_html(node: TraceNode, depth: int, open_all: bool) -> str:
     if node.error:
         lines.append(("error", node.error))
     elif node.path and not node.is_closed:
-        lines.append(("error", "still open when the trace ended"))
+        lines.append(("open", "still open when the trace ended"))
     details = "".join(f'<div class="line {k}"><b>{escape(k)}</b> {escape(v)}</div>' for k, v in lines)
     children = "".join(_node_html(c, depth + 1, open_all) for c in node.children)
     is_open = " open" if open_all or depth < 2 else ""

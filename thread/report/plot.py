@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from html import escape
 
-from thread.report.reader import Trace
+from thread.report.reader import PruneRecord, ToolRecord, Trace
 
 WIDTH, HEIGHT = 960, 260
 LEFT, RIGHT, TOP, BOTTOM = 60, 16, 18, 38
+MAX_MARKED = 80  # past this many prunes and tool calls, each is a thin tick without its own title
 
 
 LEGEND = (
@@ -86,6 +87,34 @@ def _axes(scale: _Scale) -> list[str]:
     return out
 
 
+def _prune_mark(prune: PruneRecord, scale: _Scale) -> str:
+    x = scale.x(prune.step)
+    before = prune.live_before if prune.live_before is not None else prune.live_after
+    title = escape(f"prune of {prune.label}: {prune.mode}, freed {prune.freed}")
+    return (
+        f'<g class="prune"><title>{title}</title>'
+        f'<line x1="{x}" y1="{scale.y(before or 0)}" x2="{x}" y2="{scale.y(prune.live_after or 0)}"/>'
+        f'<path d="M{x - 4} {TOP - 10}h8l-4 7z"/></g>'
+    )
+
+
+def _tool_mark(tool: ToolRecord, scale: _Scale) -> str:
+    x = scale.x(tool.step)
+    title = escape(f"tool {tool.name} at step {tool.step}" + (f" (error: {tool.error})" if tool.error else ""))
+    return f'<g class="tool"><title>{title}</title><circle cx="{x}" cy="{HEIGHT - BOTTOM}" r="4"/></g>'
+
+
+def _dense_marks(trace: Trace, scale: _Scale) -> list[str]:
+    """Many events: one thin tick per event, in one path per kind, with a count as its title."""
+    bottom = HEIGHT - BOTTOM
+    prunes = "".join(f"M{scale.x(p.step)} {TOP - 10}v6" for p in trace.prunes)
+    tools = "".join(f"M{scale.x(t.step)} {bottom + 1}v5" for t in trace.tools)
+    return [
+        f'<g class="prune dense"><title>{len(trace.prunes)} prunes</title><path d="{prunes}"/></g>',
+        f'<g class="tool dense"><title>{len(trace.tools)} tool calls</title><path d="{tools}"/></g>',
+    ]
+
+
 def live_plot_svg(trace: Trace) -> str:
     series = trace.live_series()
     scale = _Scale(trace.last_step, max((live for _, live in series), default=1))
@@ -96,19 +125,11 @@ def live_plot_svg(trace: Trace) -> str:
         *_axes(scale),
         f'<path class="live" d="{_line_path(series, scale)}"/>',
     ]
-    for prune in trace.prunes:
-        x = scale.x(prune.step)
-        before = prune.live_before if prune.live_before is not None else prune.live_after
-        title = escape(f"prune of {prune.label}: {prune.mode}, freed {prune.freed}")
-        out.append(
-            f'<g class="prune"><title>{title}</title>'
-            f'<line x1="{x}" y1="{scale.y(before or 0)}" x2="{x}" y2="{scale.y(prune.live_after or 0)}"/>'
-            f'<path d="M{x - 4} {TOP - 10}h8l-4 7z"/></g>'
-        )
-    for tool in trace.tools:
-        x = scale.x(tool.step)
-        title = escape(f"tool {tool.name} at step {tool.step}" + (f" (error: {tool.error})" if tool.error else ""))
-        out.append(f'<g class="tool"><title>{title}</title><circle cx="{x}" cy="{HEIGHT - BOTTOM}" r="4"/></g>')
+    if len(trace.prunes) + len(trace.tools) <= MAX_MARKED:
+        out += [_prune_mark(prune, scale) for prune in trace.prunes]
+        out += [_tool_mark(tool, scale) for tool in trace.tools]
+    else:
+        out += _dense_marks(trace, scale)
     top = scale.x(trace.last_step)
     out.append(f'<line id="cursor" x1="{top}" y1="{TOP}" x2="{top}" y2="{HEIGHT - BOTTOM}"/>')
     out.append("</svg>")
