@@ -86,6 +86,7 @@ class Declaration:
     node_rules: tuple[str, ...]
     field_rules: dict[str, str]  # rule -> field name
     tool: dict = field(default_factory=dict)  # field names: name, parameters, result
+    compiled: Any = None  # the lark.Lark the format built while validating, if any
 
 
 def load_declaration(fmt: Any) -> Declaration:
@@ -103,6 +104,7 @@ def load_declaration(fmt: Any) -> Declaration:
         node_rules=tuple(fmt.nodes),
         field_rules={rule: spec.name for rule, spec in fmt.fields.items()},
         tool=tool,
+        compiled=fmt.lark if isinstance(fmt.lark, lark.Lark) else None,
     )
 
 
@@ -139,10 +141,12 @@ class _Unroller:
     """Writes one llguidance rule per (rule, depth, list budget) the bounds leave reachable."""
 
     def __init__(self, decl: Declaration, bounds: Bounds, tools: list[dict] | None) -> None:
-        try:
-            compiled = lark.Lark(decl.grammar, parser="lalr", start=decl.start)
-        except lark.exceptions.LarkError as exc:
-            raise ConstraintError(f"format {decl.name!r}: grammar does not load: {exc}") from exc
+        compiled = decl.compiled
+        if compiled is None:
+            try:
+                compiled = lark.Lark(decl.grammar, parser="lalr", start=decl.start)
+            except lark.exceptions.LarkError as exc:
+                raise ConstraintError(f"format {decl.name!r}: grammar does not load: {exc}") from exc
         self.decl, self.bounds, self.tools = decl, bounds, tools or []
         self.expansions: dict[str, list[list[str]]] = {}
         for rule in compiled.rules:
@@ -295,30 +299,58 @@ class _Unroller:
         for name, alts in self.rules.items():
             body = " | ".join(" ".join(a) if a else '""' for a in alts)
             lines.append(f"{name}: {body}")
+        lines += self._render_terminals()
+        return "\n".join(lines) + "\n"
+
+    def _render_terminals(self) -> list[str]:
+        """Terminals, their length-capped twins, and the format's ignored whitespace.
+
+        Canonical spacing drops the ignored terminals and writes "," and ":" with one space.
+        Free spacing with a cap puts an optional, capped run of them in front of every terminal
+        (llguidance's `%ignore` has no length limit); without a cap it keeps `%ignore`.
+        """
         cap = f"/(?s:.){{0,{self.bounds.max_field_chars}}}/"
-        canonical = self.bounds.spacing == "canonical" and self.ignore
+        canonical = self.bounds.spacing == "canonical" and bool(self.ignore)
+        prefixed = not canonical and bool(self.ignore) and self.bounds.max_whitespace is not None
+        lines = []
+        if prefixed:
+            space = " | ".join(_terminal_text(self.terminals[n]) for n in self.ignore)
+            lines.append(f"T__SPACE: ({space}) & /(?s:.){{1,{self.bounds.max_whitespace}}}/")
         for name, pattern in self.terminals.items():
             if name in self.ignore:
                 continue
             text = _terminal_text(pattern)
             if canonical and isinstance(pattern, lark.lexer.PatternStr) and pattern.value in CANONICAL_SPACE:
                 text = json.dumps(CANONICAL_SPACE[pattern.value])
-            lines.append(f"{self.terminal(name, False)}: {text}")
-            if self.terminal(name, True) != self.terminal(name, False):
-                lines.append(f"{self.terminal(name, True)}: {_terminal_text(pattern)} & {cap}")
-        for name in self.ignore if not canonical else []:
-            text = _terminal_text(self.terminals[name])
-            if self.bounds.max_whitespace is not None:
-                text = f"{text} & /(?s:.){{1,{self.bounds.max_whitespace}}}/"
-            lines.append(f"%ignore {text}")
-        if self.ignore and not canonical and self.bounds.max_whitespace is not None:
-            lines.insert(0, '%llguidance {"skip_repetition": "once"}')
-        return "\n".join(lines) + "\n"
+            variants = [(self.terminal(name, False), text)]
+            if self.terminal(name, True) != variants[0][0]:
+                variants.append((self.terminal(name, True), f"{text} & {cap}"))
+            for terminal, body in variants:
+                if prefixed:
+                    lines.append(f"{terminal}_RAW: {body}")
+                    body = f"T__SPACE? {terminal}_RAW"
+                lines.append(f"{terminal}: {body}")
+        if not canonical and not prefixed:
+            lines += [f"%ignore {_terminal_text(self.terminals[n])}" for n in self.ignore]
+        return lines
 
 
 def llguidance_grammar(fmt: Any, bounds: Bounds | None = None, tools: list[dict] | None = None) -> str:
     """The llguidance Lark text for `fmt` under `bounds`; `tools` restricts names and parameters."""
-    return _Unroller(load_declaration(fmt), bounds or Bounds(), tools).build()
+    decl = load_declaration(fmt)
+    key = (decl.grammar, decl.start, json.dumps([decl.node_rules, decl.field_rules, decl.tool]))
+    return _build(key, decl, bounds or Bounds(), json.dumps(tools or [], sort_keys=True))
+
+
+_GRAMMARS: dict[tuple, str] = {}
+
+
+def _build(key: tuple, decl: Declaration, bounds: Bounds, tools_json: str) -> str:
+    """Memoised by the declaration's content, the bounds and the tools."""
+    full_key = (*key, bounds, tools_json)
+    if full_key not in _GRAMMARS:
+        _GRAMMARS[full_key] = _Unroller(decl, bounds, json.loads(tools_json)).build()
+    return _GRAMMARS[full_key]
 
 
 # 3) the matcher the decode loop drives

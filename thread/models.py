@@ -311,6 +311,23 @@ def load_model(
     return model, tokenizer
 
 
+def load_tokenizer(name_or_path: str, *, gguf_file: str | None = None):
+    """Only the tokenizer: from the cached conversion if there is one (fast), else the source."""
+    from transformers import AutoTokenizer
+
+    source = resolve(name_or_path, gguf_file)
+    _require_weights(source)
+    if source.is_gguf:
+        cached = cached_folder(source)
+        if cached is not None:
+            return AutoTokenizer.from_pretrained(str(cached))
+        if source.kind != "hub":
+            return AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
+    if source.kind == "hub":
+        return _from_hub_or_fail(source, AutoTokenizer.from_pretrained, gguf_file=source.gguf_file)
+    return AutoTokenizer.from_pretrained(source.location)
+
+
 # 5) the registry, for `thread models`
 
 
