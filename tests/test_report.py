@@ -193,3 +193,54 @@ def test_missing_and_empty_files_are_refused(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(TraceError, match="not a thread trace"):
         load_trace(tmp_path / "empty.jsonl")
+
+
+class _CharTokenizer:
+    """One token per character (id = code point): no token straddles a span edge."""
+
+    def encode(self, text, add_special_tokens=False):
+        return [ord(c) for c in text]
+
+    def decode(self, ids, skip_special_tokens=False):
+        return "".join(chr(i) for i in ids)
+
+
+def test_reads_a_trace_written_by_the_runtime_controller(tmp_path):
+    from thread.controller import Controller, Prune
+    from thread.formats import load_format
+    from thread.rules import load_rules
+    from thread.tools import builtin_tools
+    from thread.trace import TraceWriter
+
+    # 1) the real writer: controller, parser, collapse rules and calculator, no model
+    fmt = load_format("thread2")
+    writer = TraceWriter(tmp_path / "real.jsonl")
+    controller = Controller(fmt, load_rules("collapse", fmt), _CharTokenizer(), tools=builtin_tools(), trace=writer)
+    controller.start(_CharTokenizer().encode("Task: (17+25)*2\n"))
+    model_text = (
+        '{"reasoning": [{"thought": "double the sum", "subtasks": [{"thought": "17+25", "tooluse": '
+        '{"tool_name": "calculator", "parameters": {"expression": "17+25"}',
+        '}, "conclusion": "42"}, {"thought": "42*2", "subtasks": [{"thought": "x2", "conclusion": "84"}], '
+        '"conclusion": "84"}], "conclusion": "84"}], "answer": "84"}',
+    )
+    for char in "".join(model_text):
+        controller.advance()
+        for action in controller.on_tokens([ord(char)]):
+            if isinstance(action, Prune):
+                controller.applied_prune(action, freed=len(action.indices), reencoded=0, seconds=0.0)
+    writer.close()
+
+    # 2) the reader agrees with what the runtime recorded
+    trace = load_trace(tmp_path / "real.jsonl")
+    assert trace.status == "incomplete" and len(trace.tools) == 1 and len(trace.prunes) == 2
+    for step in range(trace.last_step + 1):
+        assert trace.live_at(step).num_live == recorded_live(trace, step), f"{step=}"
+    nodes = {n.path: n for n in trace.tree().walk()}
+    assert set(nodes) == {"", "0", "0.0", "0.1", "0.1.0"}
+    assert nodes["0.0"].tool.result == 42 and nodes["0.1.0"].pruned is trace.prunes[0]
+    assert nodes["0"].pruned_fields["subtasks"] is trace.prunes[1] and nodes["0"].pruned is None
+    assert trace.live_at(trace.last_step).text() == (
+        'Task: (17+25)*2\n{"reasoning": [{"thought": "double the sum", '
+        f'⟦pruned {sum(p.freed for p in trace.prunes)} tokens: task 0 at step {trace.prunes[1].step}⟧'
+        '"conclusion": "84"}], "answer": "84"}'
+    )
