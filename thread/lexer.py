@@ -10,14 +10,18 @@ the few characters after a backtrack. It knows nothing about the grammar's rules
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import interegular
+from interegular.fsm import anything_else
 
 log = logging.getLogger(__name__)
 
 DEAD = -1
+NOT_ACCEPTING = 1 << 30
+_UNKNOWN = object()
 
 # on_token(terminal, start, end, decided_at) -> the start states of the next token, or None to stop
 TokenSink = Callable[[int, int, int, int], "tuple[int, ...] | None"]
@@ -47,6 +51,7 @@ class LexerTables:
         self.accept_rank: list[int] = []  # gid -> rank if accepting, else a huge number
         self.stop: list[bool] = []  # gid -> accepting and no longer match possible
         self.rows: list[dict[str, int]] = []  # gid -> char -> next gid or DEAD, filled lazily
+        self.loops: list = []  # gid -> regex match of a run of characters that stay in gid, or None
         self._dfas: list[_Dfa] = []  # terminal -> its DFA and where its gids begin
         for term, regexp in enumerate(regexps):
             self._add(term, regexp)
@@ -62,9 +67,10 @@ class LexerTables:
             accepting = state in fsm.finals
             extendable = any(nxt in live for nxt in fsm.map.get(state, {}).values())
             self.term_of.append(term)
-            self.accept_rank.append(self.ranks[term] if accepting else 1 << 30)
+            self.accept_rank.append(self.ranks[term] if accepting else NOT_ACCEPTING)
             self.stop.append(accepting and not extendable)
             self.rows.append({})
+            self.loops.append(_loop_matcher(fsm, state))
 
     def step(self, gid: int, char: str) -> int:
         """The slow path of one transition; caches its answer in `rows`."""
@@ -82,6 +88,22 @@ class _Dfa:
     states: list  # fsm states in gid order
     gid_of: dict  # fsm state -> gid
     live: set  # states that can still reach an accepting one
+
+
+def _loop_matcher(fsm: interegular.FSM, state) -> Callable | None:
+    """`match(text, pos)` of the longest run of characters that keep the DFA in `state`: the
+    body of a string or a run of spaces is then skipped at regex speed instead of per character."""
+    row = fsm.map.get(state, {})
+    loops = {symbol for symbol, nxt in row.items() if nxt == state}
+    if not loops:
+        return None
+    chars = [c for c, symbol in fsm.alphabet.items() if c is not anything_else and symbol in loops]
+    if fsm.alphabet[anything_else] in loops:
+        others = [c for c, symbol in fsm.alphabet.items() if c is not anything_else and symbol not in loops]
+        cls = "[^" + "".join(map(re.escape, others)) + "]" if others else "(?s:.)"
+    else:
+        cls = "[" + "".join(map(re.escape, chars)) + "]"
+    return re.compile(cls + "+").match
 
 
 def _live_states(fsm: interegular.FSM) -> set:
@@ -135,49 +157,82 @@ class Lexer:
     def feed(self, text: str) -> None:
         """Lex `text`, the next characters of the stream."""
         tables = self.tables
-        rows, accept_rank, stop = tables.rows, tables.accept_rank, tables.stop
-        step = tables.step
+        rows, accept_rank, stop, loops = tables.rows, tables.accept_rank, tables.stop, tables.loops
+        term_of, step = tables.term_of, tables.step
         buf, i, n = text, 0, len(text)
         cands, pos, tail = self._cands, self.pos, self._tail
         while i < n and self._starts is not None:
-            c = buf[i]
             if cands is None:
                 cands, self._start, self._accept = self._starts, pos, -1
-            # 1) step every live candidate over c
-            new = []
-            best_rank, best = 1 << 30, -1
-            for gid in cands:
+            # 1) one candidate (the usual case): skip a run that keeps its state, then step
+            if len(cands) == 1:
+                gid = cands[0]
+                loop = loops[gid]
+                if loop is not None and n - i > 1 and (m := loop(buf, i)) is not None:
+                    j = m.end()
+                    pos += j - i
+                    if accept_rank[gid] < NOT_ACCEPTING:
+                        self._accept, self._accept_end = term_of[gid], pos
+                    elif self._accept >= 0:
+                        tail.append(buf[i:j])
+                    i = j
+                    if i == n:
+                        break
+                c = buf[i]
                 ngid = rows[gid].get(c)
                 if ngid is None:
                     ngid = step(gid, c)
                 if ngid >= 0:
-                    new.append(ngid)
-                    if accept_rank[ngid] < best_rank:
-                        best_rank, best = accept_rank[ngid], ngid
-            # 2) c extends the token: remember the longest accept, decide if nothing can grow
-            if new:
-                pos += 1
-                i += 1
-                if best >= 0:
-                    self._accept, self._accept_end = tables.term_of[best], pos
-                    tail.clear()
-                elif self._accept >= 0:
-                    tail.append(c)
-                if all(stop[g] for g in new):
-                    cands = None
-                    self._emit(self._start, pos, pos)
-                else:
-                    cands = new
-                continue
+                    pos += 1
+                    i += 1
+                    if accept_rank[ngid] < NOT_ACCEPTING:
+                        self._accept, self._accept_end = term_of[ngid], pos
+                        tail.clear()
+                    elif self._accept >= 0:
+                        tail.append(c)
+                    if stop[ngid]:
+                        cands = None
+                        self._emit(self._start, pos, pos)
+                    else:
+                        cands = (ngid,)
+                    continue
+            # 2) several candidates: step each, keep the best accept (lowest rank)
+            else:
+                c = buf[i]
+                new = []
+                best_rank, best = NOT_ACCEPTING, -1
+                for gid in cands:
+                    ngid = rows[gid].get(c)
+                    if ngid is None:
+                        ngid = step(gid, c)
+                    if ngid >= 0:
+                        new.append(ngid)
+                        if accept_rank[ngid] < best_rank:
+                            best_rank, best = accept_rank[ngid], ngid
+                if new:
+                    pos += 1
+                    i += 1
+                    if best >= 0:
+                        self._accept, self._accept_end = term_of[best], pos
+                        tail.clear()
+                    elif self._accept >= 0:
+                        tail.append(c)
+                    if best >= 0 and all(stop[g] for g in new):
+                        cands = None
+                        self._emit(self._start, pos, pos)
+                    else:
+                        cands = new
+                    continue
             # 3) c kills every candidate: emit the longest accept and lex again after it
             if self._accept < 0:
-                terms = tuple(sorted({tables.term_of[g] for g in cands}))
+                terms = tuple(sorted({term_of[g] for g in cands}))
                 self.failure = LexFailure(pos, c, self._start, terms)
                 break
             cands = None
             self._emit(self._start, self._accept_end, pos + 1)
             if tail:
-                buf, i, n = "".join(tail) + buf[i:], 0, len(tail) + n - i
+                rest = "".join(tail)
+                buf, i, n = rest + buf[i:], 0, len(rest) + n - i
                 pos = self._accept_end
                 tail.clear()
         self._cands, self.pos = cands, pos

@@ -224,10 +224,15 @@ class Parser:
                 self._fail(len(self.tree.text), f"invalid UTF-8 ({e.reason})", "", [])
                 return self._take()
         self.tree.text.append(chunk)
-        self._lexer.feed(chunk)
-        if self._lexer.failure is not None and self.error is None:
-            self._fail_lexing(self._lexer.failure)
-        return self._take()
+        lexer = self._lexer
+        lexer.feed(chunk)
+        if lexer.failure is not None and self.error is None:
+            self._fail_lexing(lexer.failure)
+        events = self._events
+        if not events:
+            return []
+        self._events = []
+        return events
 
     def close(self) -> list[Event]:
         """End the stream. An unfinished document leaves status "incomplete", not an error."""
