@@ -100,16 +100,20 @@ def _slider(trace: Trace) -> str:
 
 
 def _node_html(node: TraceNode, depth: int, open_all: bool) -> str:
-    classes = ["node"] + (["pruned"] if node.pruned else []) + ([] if node.is_closed or not node.path else ["open-node"])
+    classes = ["node"] + (["pruned"] if node.pruned else [])
+    if node.path and not node.is_closed:
+        classes.append("open-node")
     heading = f'<span class="path">{escape("task " + node.path if node.path else "document")}</span>'
     if node.label:
         heading += f' <span class="label">{escape(_short(node.label, 120))}</span>'
     if node.pruned is not None:
-        heading += f' <span class="badge prune">pruned at step {node.pruned.step} ({escape(node.pruned.mode)})</span>'
+        words = f"pruned at step {node.pruned.step} ({node.pruned.mode})"
+        heading += f' <span class="badge prune">{escape(words)}</span>'
     lines = []
     if node.tool is not None:
         outcome = f"error: {node.tool.error}" if node.tool.error else _text(node.tool.result)
-        lines.append(("tool", f"{node.tool.name} {_short(_text(node.tool.arguments), 120)} → {_short(outcome, 160)}"))
+        arguments = _short(_text(node.tool.arguments), 120)
+        lines.append(("tool", f"{node.tool.name} {arguments} → {_short(outcome, 160)}"))
     for name in ("conclusion", "answer"):
         if name in node.fields:
             lines.append((name, _short(_text(node.fields[name]), 200)))
@@ -131,7 +135,9 @@ def _node_html(node: TraceNode, depth: int, open_all: bool) -> str:
 
 def _ledger_html(trace: Trace) -> str:
     ledger, is_partial = trace.ledger()
-    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(_number(v))}</td></tr>" for k, v in ledger_rows(ledger))
+    rows = "".join(
+        f"<tr><th>{escape(k)}</th><td>{escape(_number(v))}</td></tr>" for k, v in ledger_rows(ledger)
+    )
     note = '<p class="note">Recomputed from the lines: the trace has no end line.</p>' if is_partial else ""
     return f'{note}<table class="ledger">{rows}</table>'
 
@@ -140,7 +146,8 @@ def _errors_html(trace: Trace) -> str:
     if not trace.errors:
         return ""
     items = "".join(
-        f"<li>step {e['step']}: {escape(_text(e['where']))}: {escape(_text(e['message']))}</li>" for e in trace.errors
+        f"<li>step {e['step']}: {escape(_text(e['where']))}: {escape(_text(e['message']))}</li>"
+        for e in trace.errors
     )
     return f'<h2>Errors</h2><ul class="errors">{items}</ul>'
 

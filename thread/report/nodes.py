@@ -119,7 +119,10 @@ def _attach_prunes(trace: Trace, root: TraceNode, nodes: dict[str, TraceNode]) -
     num_chars = starts[-1] + len(trace.tokens[-1].text) if starts else 0
     ends = [s[1] for n in nodes.values() for s in [n.span, *n.field_spans.values()] if s]
     if max(ends, default=0) > num_chars:
-        logger.warning("%s: event spans run past the document (%d chars); prunes shown by node name only", trace.path, num_chars)
+        logger.warning(
+            "%s: event spans run past the document (%d chars); prunes shown by node name only",
+            trace.path, num_chars,
+        )
         return
     for node in nodes.values():
         span = node.span

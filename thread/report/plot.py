@@ -83,7 +83,10 @@ def _axes(scale: _Scale) -> list[str]:
         out.append(f'<line class="grid" x1="{LEFT}" y1="{y}" x2="{right}" y2="{y}"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y + 4}" text-anchor="end">{live}</text>')
     out.append(f'<text x="{(LEFT + right) / 2}" y="{HEIGHT - 4}" text-anchor="middle">step</text>')
-    out.append(f'<text x="14" y="{(TOP + bottom) / 2}" text-anchor="middle" transform="rotate(-90 14 {(TOP + bottom) / 2})">live tokens</text>')
+    middle = (TOP + bottom) / 2
+    out.append(
+        f'<text x="14" y="{middle}" text-anchor="middle" transform="rotate(-90 14 {middle})">live tokens</text>'
+    )
     return out
 
 
@@ -100,7 +103,8 @@ def _prune_mark(prune: PruneRecord, scale: _Scale) -> str:
 
 def _tool_mark(tool: ToolRecord, scale: _Scale) -> str:
     x = scale.x(tool.step)
-    title = escape(f"tool {tool.name} at step {tool.step}" + (f" (error: {tool.error})" if tool.error else ""))
+    error = f" (error: {tool.error})" if tool.error else ""
+    title = escape(f"tool {tool.name} at step {tool.step}{error}")
     return f'<g class="tool"><title>{title}</title><circle cx="{x}" cy="{HEIGHT - BOTTOM}" r="4"/></g>'
 
 
