@@ -1,0 +1,225 @@
+"""Train `thread-tiny` from scratch: a BPE tokenizer and a small Llama on live-view windows.
+
+The tokenizer's pre-tokenizer isolates every structural character and separator and keeps
+every other character on its own, so that BPE only merges the JSON scaffolding (keys become
+single tokens) and no token crosses a pruned span's edge. Examples are the `window` rule set's
+live views (thread.tasks.samples); the loss covers model-written tokens only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import string
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from thread.tasks import samples
+from thread.tasks.views import View
+
+log = logging.getLogger(__name__)
+
+_STRING_KEYS = "thought|conclusion|answer|title|key|expression|tool_name"
+_OTHER_KEYS = "reasoning|tooluse|parameters|subtasks|tool_result"
+PRETOKEN_PATTERN = (
+    rf'"(?:{_STRING_KEYS})": "|"(?:{_OTHER_KEYS})": '
+    r'|calculator|lookup| left|follow | hops from |, |[\s\S]'
+)
+SPECIAL_TOKENS = ["<pad>", "<unk>"]
+
+
+@dataclass
+class TrainConfig:
+    out: str = "thread/assets/thread-tiny"
+    minutes: float = 50.0
+    steps: int | None = None
+    hidden: int = 256
+    layers: int = 4
+    heads: int = 4
+    intermediate: int = 512
+    context_window: int = 1024
+    tokens_per_step: int = 2048
+    lr: float = 1.5e-3
+    warmup: int = 30
+    arith_share: float = 0.35
+    seed: int = 0
+    threads: int = 2
+    checkpoint_minutes: float = 5.0
+    tokenizer_texts: int = 3000
+
+
+def build_tokenizer(seed: int = 0, num_texts: int = 3000):
+    """A BPE tokenizer trained on gold segments of both families."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(PRETOKEN_PATTERN), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    rng = random.Random(seed)
+    texts: list[str] = []
+    for _ in range(num_texts // 2):
+        for view in (samples.chain_window, samples.arith_window):
+            texts.append(_view_text(view(rng, _char_ids)))
+    trainer = trainers.BpeTrainer(
+        vocab_size=384,
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=list(string.printable),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return tok
+
+
+def _char_ids(text: str) -> list[tuple[int, int, int]]:
+    return [(ord(c), i, i + 1) for i, c in enumerate(text)]
+
+
+def _view_text(view: View) -> str:
+    return "".join(map(chr, view.ids))
+
+
+def encoder_for(tokenizer) -> Callable[[str], list[tuple[int, int, int]]]:
+    """encode(text) -> [(id, start, end)] for a `tokenizers.Tokenizer` or a HF fast tokenizer."""
+    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
+
+    def encode(text: str) -> list[tuple[int, int, int]]:
+        enc = backend.encode(text, add_special_tokens=False)
+        return [(i, s, e) for i, (s, e) in zip(enc.ids, enc.offsets)]
+
+    return encode
+
+
+def save_tokenizer(tok, out: Path) -> None:
+    from transformers import PreTrainedTokenizerFast
+
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>")
+    fast.save_pretrained(str(out))
+
+
+def thread_json(cfg: TrainConfig) -> dict:
+    return {
+        "prompt_template": samples.PROMPT_TEMPLATE,
+        "format": "thread2",
+        "rules": "window",
+        "tools": ["calculator", "lookup"],
+        "context_window": cfg.context_window,
+        "families": {
+            "arith": {"task_text": "an expression, e.g. ((17+25)*3)-(48-19)", "max_ops_trained": samples.ARITH_MAX_OPS},
+            "chain": {"task_text": "follow N hops from KEY", "max_hops_trained": samples.CHAIN_MAX_HOPS},
+        },
+    }
+
+
+def make_model(cfg: TrainConfig, vocab_size: int):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden,
+        intermediate_size=cfg.intermediate,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.heads,
+        max_position_embeddings=cfg.context_window,
+        tie_word_embeddings=True,
+        pad_token_id=0,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
+    return LlamaForCausalLM(config)
+
+
+def sample_batch(rng: random.Random, encode, cfg: TrainConfig):
+    """Windows of one family until the padded batch holds `tokens_per_step` tokens."""
+    import torch
+
+    family = samples.arith_window if rng.random() < cfg.arith_share else samples.chain_window
+    views: list[View] = []
+    longest = 0
+    while not views or longest * (len(views) + 1) <= cfg.tokens_per_step:
+        v = family(rng, encode)
+        if len(v.ids) > cfg.context_window:
+            continue
+        views.append(v)
+        longest = max(longest, len(v.ids))
+    ids = torch.zeros(len(views), longest, dtype=torch.long)
+    labels = torch.full((len(views), longest), -100, dtype=torch.long)
+    mask = torch.zeros(len(views), longest, dtype=torch.long)
+    for b, v in enumerate(views):
+        row = v.ids
+        ids[b, : len(row)] = torch.tensor(row)
+        mask[b, : len(row)] = 1
+        for p, (t, src) in enumerate(v.new, start=len(v.context)):
+            if src == "model":
+                labels[b, p] = t
+    return ids, mask, labels
+
+
+def save(model, tok, cfg: TrainConfig, out: Path, stats: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    save_tokenizer(tok, out)
+    (out / "thread.json").write_text(json.dumps(thread_json(cfg), indent=2) + "\n")
+    (out / "training.json").write_text(json.dumps({"config": asdict(cfg), **stats}, indent=2) + "\n")
+
+
+def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dict:
+    """Train for `cfg.minutes` (or `cfg.steps`), checkpointing into `cfg.out`; returns stats."""
+    import torch
+
+    # 1) tokenizer, model, optimizer
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    tok = build_tokenizer(cfg.seed, cfg.tokenizer_texts)
+    encode = encoder_for(tok)
+    model = make_model(cfg, tok.get_vocab_size())
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    budget_s = cfg.minutes * 60
+    out = Path(cfg.out)
+    stats = {"params": sum(p.numel() for p in model.parameters()), "steps": 0, "tokens": 0}
+    log.info("model with %d parameters, vocab %d", stats["params"], tok.get_vocab_size())
+
+    # 2) loop: learning rate by elapsed time, so a time budget ends on the schedule's tail
+    t0 = last_ckpt = time.monotonic()
+    cpu0 = time.process_time()
+    step = 0
+    while True:
+        elapsed = time.monotonic() - t0
+        if (cfg.steps is not None and step >= cfg.steps) or (cfg.steps is None and elapsed >= budget_s):
+            break
+        frac = step / cfg.steps if cfg.steps else elapsed / budget_s
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        ids, mask, labels = sample_batch(rng, encode, cfg)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        stats["steps"] = step
+        stats["tokens"] += int(mask.sum())
+
+        # 3) logging and checkpoints
+        if step % 20 == 0:
+            row = {"step": step, "loss": loss.item(), "lr": lr, "elapsed_s": elapsed, "tokens": stats["tokens"]}
+            log.debug("%s", row)
+            if on_log is not None:
+                on_log(row)
+        if time.monotonic() - last_ckpt > cfg.checkpoint_minutes * 60:
+            stats["train_seconds"] = time.monotonic() - t0
+            stats["cpu_seconds"] = time.process_time() - cpu0
+            save(model, tok, cfg, out, stats)
+            last_ckpt = time.monotonic()
+
+    stats["train_seconds"] = time.monotonic() - t0
+    stats["cpu_seconds"] = time.process_time() - cpu0
+    save(model, tok, cfg, out, stats)
+    return stats
