@@ -155,7 +155,9 @@ class _Reader:
                 raise self.fail(f"{where}.{key}", section[key], f"unknown key; allowed: {', '.join(allowed)}")
 
     def read(self) -> Format:
-        self.check_keys(self.data, "(top level)", self.SECTIONS)
+        for key in self.data:
+            if key not in self.SECTIONS:
+                raise self.fail(f"[{key}]", self.data[key], f"unknown section; allowed: {', '.join(self.SECTIONS)}")
         head = self.table("format")
         self.check_keys(head, "format", ("name", "grammar", "start", "separator", "document"))
         grammar_path = self.path.parent / self.string(head, "grammar", "format")
