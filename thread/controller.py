@@ -152,14 +152,13 @@ class Controller:
             num_dropped = 1
             self._drop_last()
             written += self._write_text(kept_text, "cut", feed=False)[0]
-        call = self._call_tool(event)
-        result_text = self.fmt.tool.render_result(json.dumps(call.result, ensure_ascii=False))
+        call, result_text = self._call_tool(event)
         tool_indices, prunes = self._write_text(result_text, "tool", feed=True)
         self.ledger.on_tool(len(tool_indices))
         written += tool_indices
         return [Write([self.transcript.ids[i] for i in written], written, num_dropped), *prunes]
 
-    def _call_tool(self, event: Any) -> ToolCall:
+    def _call_tool(self, event: Any) -> tuple[ToolCall, str]:
         name = event.value.get("name") if isinstance(event.value, dict) else None
         arguments = event.value.get("parameters") if isinstance(event.value, dict) else None
         call = ToolCall(event.path, str(name), arguments)
@@ -170,8 +169,13 @@ class Controller:
                 outcome = self.tools.call(str(name), arguments, timeout_s=self.tool_timeout_s, max_result_chars=self.max_result_chars)
             call.result, call.error, call.seconds = outcome.result, outcome.error, outcome.seconds
         self.tool_calls.append(call)
-        self.trace.write("tool", node=call.path, name=call.name, arguments=call.arguments, result=call.result, error=call.error, seconds=round(call.seconds, 6))
-        return call
+        text = self.fmt.tool.render_result(json.dumps(call.result, ensure_ascii=False))
+        num_tokens = len(self.tokenizer.encode(text, add_special_tokens=False))
+        self.trace.write(
+            "tool", node=call.path, name=call.name, arguments=call.arguments, result=call.result,
+            error=call.error, seconds=round(call.seconds, 6), tokens=num_tokens,
+        )
+        return call, text
 
     def _write_text(self, text: str, source: str, *, feed: bool) -> tuple[list[int], list[Action]]:
         """Tokenize runtime-written text, add it to the transcript, and (if `feed`) parse it."""

@@ -123,6 +123,10 @@ class DecodeLoop:
             self.stats.status = "interrupted"
             ctl.trace.write("error", message="interrupted", where="decode loop")
             raise
+        except Exception as exc:
+            self.stats.status, self.stats.message = "error", f"{type(exc).__name__}: {exc}"
+            ctl.trace.write("error", message=self.stats.message, where=f"decode step {ctl.step}")
+            raise
         finally:
             if not ctl.finished:
                 ctl.close()
