@@ -129,6 +129,8 @@ class Lexer:
         self.sink = sink
         self.pos = 0  # characters consumed
         self.failure: LexFailure | None = None
+        t = tables
+        self._hot = (t.rows, t.accept_rank, t.stop, t.loops, t.term_of, t.step)  # feed's locals
         self._starts: tuple[int, ...] | None = starts  # None once the sink said stop
         self._cands: list[int] | None = None  # live gids of the token in progress
         self._start = 0
@@ -156,9 +158,7 @@ class Lexer:
 
     def feed(self, text: str) -> None:
         """Lex `text`, the next characters of the stream."""
-        tables = self.tables
-        rows, accept_rank, stop, loops = tables.rows, tables.accept_rank, tables.stop, tables.loops
-        term_of, step = tables.term_of, tables.step
+        rows, accept_rank, stop, loops, term_of, step = self._hot
         buf, i, n = text, 0, len(text)
         cands, pos, tail = self._cands, self.pos, self._tail
         while i < n and self._starts is not None:

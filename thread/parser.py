@@ -217,7 +217,7 @@ class Parser:
         """Parse the next piece of the stream; returns the events it decided."""
         if self.error is not None or self.status == "incomplete":
             return []
-        if isinstance(chunk, (bytes, bytearray)):
+        if type(chunk) is not str:
             try:
                 chunk = self._decoder.decode(chunk)
             except UnicodeDecodeError as e:

@@ -33,11 +33,13 @@ class TextBuffer:
         return self.slice(0, self._len)
 
     def append(self, text: str) -> None:
-        if text:
-            self._loose.append(text)
-            self._len += len(text)
-            if len(self._loose) >= self.SEAL_AT:
-                self._seal()
+        if not text:
+            return
+        loose = self._loose
+        loose.append(text)
+        self._len += len(text)
+        if len(loose) >= self.SEAL_AT:
+            self._seal()
 
     def slice(self, start: int, end: int) -> str:
         """The characters in [start, end)."""
