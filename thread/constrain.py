@@ -258,20 +258,31 @@ class _Unroller:
             for s in alt:
                 if s == name_rule:
                     row.append(self._field_with_value(s, json.dumps(json.dumps(tool["name"]))))
-                elif s == params_rule:
-                    schema = dict(tool.get("parameters") or {"type": "object"})
-                    schema["x-guidance"] = self._json_options()
-                    schema = json.dumps(schema)
-                    row.append(self._field_with_value(s, f"%json {schema}"))
+                elif s == params_rule and self.bounds.spacing == "canonical":
+                    # free spacing: a token may hold whitespace and the `{` that opens the
+                    # %json sub-grammar, which llguidance cannot split; names only then
+                    row.append(self._field_with_value(s, f"%json {self._schema(tool)}"))
                 else:
                     row.append(self._symbol(s, 0, None, bounded))
             alternatives.append(row)
         return alternatives
 
-    def _json_options(self) -> dict:
-        if self.bounds.spacing == "canonical":
-            return {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
-        return {"whitespace_flexible": True}
+    def _schema(self, tool: dict) -> str:
+        """The tool's parameter schema in canonical layout, every string capped like a field."""
+
+        def cap(node: Any) -> Any:
+            if isinstance(node, list):
+                return [cap(n) for n in node]
+            if not isinstance(node, dict):
+                return node
+            node = {k: cap(v) for k, v in node.items()}
+            if node.get("type") == "string" and "maxLength" not in node:
+                node["maxLength"] = max(self.bounds.max_field_chars - 2, 1)
+            return node
+
+        schema = cap(tool.get("parameters") or {"type": "object"})
+        schema["x-guidance"] = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+        return json.dumps(schema)
 
     def _field_with_value(self, rule: str, value: str) -> str:
         """A copy of a `KEY ":" value` field rule whose value is replaced by `value`."""

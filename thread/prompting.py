@@ -25,7 +25,13 @@ TIM_CONFIG = {
     "style": "tim",
     "format": "thread2",
     "rules": "tim",
-    "bounds": {"max_depth": 6, "max_items": 12, "max_field_chars": 4000, "spacing": "free"},
+    "bounds": {
+        "max_depth": 6,
+        "max_items": 12,
+        "max_field_chars": 4000,
+        "spacing": "free",
+        "max_whitespace": None,
+    },
 }
 CHAT_CONFIG = {
     "style": "chat",
