@@ -95,7 +95,7 @@ class Session:
             max_live_tokens = self.config.get("max_live_tokens")
         if constrained is None:
             constrained = bool(self.config.get("constrained", True))
-        constraint = self._constraint() if constrained else None
+        constraint = self._constraint(registry) if constrained else None
 
         # 2) the run, traced as it goes
         writer = TraceWriter(trace)
@@ -127,10 +127,10 @@ class Session:
         logger.debug("solve finished: %s after %d tokens", stats.status, stats.num_decoded)
         return result
 
-    def _constraint(self) -> Any:
+    def _constraint(self, registry: ToolRegistry) -> Any:
         from thread.constrain import GrammarConstraint, bounds_from_config
 
-        return GrammarConstraint(self.tokenizer, self.fmt, bounds_from_config(self.config))
+        return GrammarConstraint(self.tokenizer, self.fmt, bounds_from_config(self.config), tools=registry.declarations())
 
 
 def solve(task: str, *, model: str = DEFAULT_MODEL, **options: Any) -> SolveResult:

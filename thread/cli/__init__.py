@@ -21,9 +21,12 @@ def _root() -> None:
 
 
 # Command modules register themselves on `app` when imported (keep this list sorted).
+from thread.cli import eval_cmd  # noqa: E402,F401
 from thread.cli import models_cmd  # noqa: E402,F401
 from thread.cli import parse_cmd  # noqa: E402,F401
+from thread.cli import solve_cmd  # noqa: E402,F401
 from thread.cli import trace_cmd  # noqa: E402,F401
+from thread.cli import train_cmd  # noqa: E402,F401
 
 
 def main() -> None:
