@@ -215,9 +215,9 @@ def _check_keys(path: Path, where: str, table: dict, allowed: dict[str, Any]) ->
 def _check_fields(path: Path, where: str, names: list, fmt: Any) -> None:
     if not all(isinstance(n, str) for n in names):
         raise RuleError(f"{path}: {where} = {names!r} must be a list of field names")
-    known = getattr(fmt, "field_names", None) if fmt is not None else None
-    if known is None:
+    if fmt is None:
         return
+    known = {f.name for f in fmt.fields.values()}
     for n in names:
         if n not in known:
             raise RuleError(f"{path}: {where} names field {n!r}; allowed: {', '.join(sorted(known))}")
