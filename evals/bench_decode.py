@@ -39,9 +39,15 @@ class NoFastForward:
         return []
 
 
-def run_runtime(session: Session, prompt_ids: list[int], num_tokens: int, fast_forward: bool) -> dict:
-    constraint = GrammarConstraint(session.tokenizer, session.fmt, bounds_from_config(session.config))
-    controller = Controller(session.fmt, load_rules("none", session.fmt), session.tokenizer, tools=ToolRegistry())
+def run_runtime(
+    session: Session, prompt_ids: list[int], num_tokens: int, fast_forward: bool
+) -> dict:
+    constraint = GrammarConstraint(
+        session.tokenizer, session.fmt, bounds_from_config(session.config)
+    )
+    controller = Controller(
+        session.fmt, load_rules("none", session.fmt), session.tokenizer, tools=ToolRegistry()
+    )
     loop = DecodeLoop(
         session.model,
         controller,
@@ -85,12 +91,17 @@ def main() -> None:
     # 1) one model, one prompt for every run
     with console.status(f"loading {opts.model}"):
         session = Session(opts.model, dtype=opts.dtype)
-    prompt_ids = build_prompt(session.tokenizer, TASK, tools=ToolRegistry(), fmt=session.fmt, config=session.config)
+    prompt_ids = build_prompt(
+        session.tokenizer, TASK, tools=ToolRegistry(), fmt=session.fmt, config=session.config
+    )
 
     # 2) interleaved runs, best of `repeat`; generate makes exactly as many tokens as the runtime did
     best: dict[str, dict] = {}
     for _ in range(opts.repeat):
-        for name, fast_forward in (("runtime, fast-forward", True), ("runtime, no fast-forward", False)):
+        for name, fast_forward in (
+            ("runtime, fast-forward", True),
+            ("runtime, no fast-forward", False),
+        ):
             with console.status(name):
                 run = run_runtime(session, prompt_ids, opts.tokens, fast_forward)
             with console.status(f"generate, {run['new']} tokens"):
@@ -100,16 +111,31 @@ def main() -> None:
                     best[key] = value
 
     # 3) the table and the ratios
-    table = Table(title=f"decode throughput, {opts.model} {opts.dtype}, prompt {len(prompt_ids)} tokens")
+    table = Table(
+        title=f"decode throughput, {opts.model} {opts.dtype}, prompt {len(prompt_ids)} tokens"
+    )
     for column in ("run", "new tokens", "forced", "seconds", "tokens/s", "ratio", "goal"):
         table.add_column(column)
     for name, goal in (("runtime, fast-forward", 1.0), ("runtime, no fast-forward", 0.9)):
         run, ref = best[name], best[f"generate vs {name}"]
         ratio = (run["new"] / run["seconds"]) / (ref["new"] / ref["seconds"])
-        table.add_row("generate", str(ref["new"]), "-", f"{ref['seconds']:.2f}", f"{ref['new'] / ref['seconds']:.1f}", "", "")
         table.add_row(
-            name, str(run["new"]), str(run["forced"]), f"{run['seconds']:.2f}",
-            f"{run['new'] / run['seconds']:.1f}", f"{ratio:.2f}", f">= {goal} {'met' if ratio >= goal else 'MISSED'}",
+            "generate",
+            str(ref["new"]),
+            "-",
+            f"{ref['seconds']:.2f}",
+            f"{ref['new'] / ref['seconds']:.1f}",
+            "",
+            "",
+        )
+        table.add_row(
+            name,
+            str(run["new"]),
+            str(run["forced"]),
+            f"{run['seconds']:.2f}",
+            f"{run['new'] / run['seconds']:.1f}",
+            f"{ratio:.2f}",
+            f">= {goal} {'met' if ratio >= goal else 'MISSED'}",
         )
     console.print(table)
 

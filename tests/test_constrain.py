@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from thread.assets import asset_dir
-from thread.constrain import Bounds, ConstraintError, GrammarConstraint, bounds_from_config, llguidance_grammar
+from thread.constrain import (
+    Bounds,
+    ConstraintError,
+    GrammarConstraint,
+    bounds_from_config,
+    llguidance_grammar,
+)
 from thread.models import load_tokenizer
 from thread.parser import Parser
 
@@ -24,7 +30,7 @@ CALCULATOR = {
         "required": ["expression"],
     },
 }
-ALPHABET = "abc xyz 0123456789+-*/()\"\\\n\té€😀"
+ALPHABET = 'abc xyz 0123456789+-*/()"\\\n\té€😀'
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +47,13 @@ def random_text(rng: random.Random, max_chars: int) -> str:
 
 
 def random_json(rng: random.Random, depth: int = 0) -> object:
-    kind = rng.choice(["str", "int", "float", "list", "dict", "const"] if depth < 2 else ["str", "int"])
+    kind = rng.choice(
+        ["str", "int", "float", "list", "dict", "const"] if depth < 2 else ["str", "int"]
+    )
     if kind == "str":
         return random_text(rng, 300)
     if kind == "int":
-        return rng.randint(-10**6, 10**6)
+        return rng.randint(-(10**6), 10**6)
     if kind == "float":
         return rng.uniform(-1e3, 1e3)
     if kind == "const":
@@ -64,7 +72,10 @@ def random_task(rng: random.Random, depth: int, bounds: Bounds) -> dict:
     if rng.random() < 0.8:
         task["thought"] = random_text(rng, cap)
     if rng.random() < 0.4:
-        task["tooluse"] = {"tool_name": "calculator", "parameters": {"expression": random_text(rng, cap)}}
+        task["tooluse"] = {
+            "tool_name": "calculator",
+            "parameters": {"expression": random_text(rng, cap)},
+        }
         if rng.random() < 0.8:  # written by the runtime, so any JSON of any length
             task["tooluse"]["tool_result"] = random_json(rng)
     if depth < bounds.max_depth and rng.random() < 0.5:
@@ -110,7 +121,15 @@ def test_bounds_are_validated_with_the_name_and_value():
 
 def test_grammar_holds_every_terminal_of_the_format():
     text = llguidance_grammar("thread2", BOUNDS)
-    for key in ("reasoning", "answer", "thought", "tooluse", "subtasks", "conclusion", "tool_result"):
+    for key in (
+        "reasoning",
+        "answer",
+        "thought",
+        "tooluse",
+        "subtasks",
+        "conclusion",
+        "tool_result",
+    ):
         assert f'"\\"{key}\\""' in text
     assert "& /(?s:.){0,40}/" in text  # the field cap
     assert "%ignore" not in text and '", "' in text  # canonical spacing
@@ -154,17 +173,29 @@ def test_random_valid_trees_are_accepted_by_both(tokenizer, seed):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_free_spacing_accepts_compact_spaced_and_indented_json(tokenizer, seed):
-    bounds = Bounds(max_depth=3, max_items=3, max_steps=4, max_field_chars=40, spacing="free", max_whitespace=16)
+    bounds = Bounds(
+        max_depth=3, max_items=3, max_steps=4, max_field_chars=40, spacing="free", max_whitespace=16
+    )
     doc = random_document(random.Random(seed), bounds)
-    for text in (json.dumps(doc, separators=(",", ":")), json.dumps(doc), json.dumps(doc, indent=1)):
+    for text in (
+        json.dumps(doc, separators=(",", ":")),
+        json.dumps(doc),
+        json.dumps(doc, indent=1),
+    ):
         assert parses(text)
         assert accepts(tokenizer, text, bounds), text
 
 
-@pytest.mark.parametrize("spacing, space, within", [
-    ("free", " " * 3, True), ("free", " " * 4, False), ("free", "\n\t", True),
-    ("canonical", " ", False), ("canonical", "", True),
-])
+@pytest.mark.parametrize(
+    "spacing, space, within",
+    [
+        ("free", " " * 3, True),
+        ("free", " " * 4, False),
+        ("free", "\n\t", True),
+        ("canonical", " ", False),
+        ("canonical", "", True),
+    ],
+)
 def test_whitespace_runs_are_capped(tokenizer, spacing, space, within):
     bounds = Bounds(spacing=spacing, max_whitespace=3)
     text = "{" + space + '"reasoning": [], "answer": "a"}'
@@ -226,7 +257,9 @@ def test_tool_name_and_parameters_are_forced_up_to_the_value(tokenizer):
 
 def test_runtime_written_tool_result_may_be_long_and_rollback_restores_state(tokenizer):
     constraint = GrammarConstraint(tokenizer, "thread2", BOUNDS)
-    head = '{"reasoning": [{"tooluse": {"tool_name": "calculator", "parameters": {"expression": "2*3"}'
+    head = (
+        '{"reasoning": [{"tooluse": {"tool_name": "calculator", "parameters": {"expression": "2*3"}'
+    )
     assert constraint.consume(tokenizer.encode(head))
     before = constraint.mask()
     result = tokenizer.encode(', "tool_result": ' + json.dumps("6 " * 200) + "}")
@@ -234,7 +267,10 @@ def test_runtime_written_tool_result_may_be_long_and_rollback_restores_state(tok
     constraint.rollback(len(result))
     assert torch.equal(constraint.mask(), before)
     assert constraint.consume(result)
-    assert constraint.consume(tokenizer.encode(', "conclusion": "6"}], "answer": "6"}')) and constraint.done
+    assert (
+        constraint.consume(tokenizer.encode(', "conclusion": "6"}], "answer": "6"}'))
+        and constraint.done
+    )
 
 
 def test_a_bad_token_is_an_error_state_not_an_exception(tokenizer):

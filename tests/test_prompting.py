@@ -39,7 +39,9 @@ def test_smollm2_gets_the_chat_style_with_tight_bounds():
 
 
 def test_thread_json_overrides_defaults_and_selects_the_plain_style(tmp_path):
-    config = read_model_config(folder_source(tmp_path, {"prompt_template": "{task}\n", "rules": "window"}))
+    config = read_model_config(
+        folder_source(tmp_path, {"prompt_template": "{task}\n", "rules": "window"})
+    )
     assert config["style"] == "plain" and config["rules"] == "window"
 
 
@@ -76,13 +78,17 @@ def test_chat_prompt_without_tools_says_so_and_has_no_example():
 
 @pytest.mark.parametrize("tool", sorted(EXAMPLES))
 def test_worked_examples_parse_and_fit_the_chat_constraint(tokenizer, tool):
-    task, text = example_document(tool)
+    _, text = example_document(tool)
     parser = Parser("thread2")
     events = parser.feed(text) + parser.close()
     assert parser.status == "done"
-    assert [e.value["name"] for e in events if e.kind == "tool_ready"] == [tool] * len(EXAMPLES[tool][1])
+    assert [e.value["name"] for e in events if e.kind == "tool_ready"] == [tool] * len(
+        EXAMPLES[tool][1]
+    )
     bounds = bounds_from_config(read_model_config("smollm2"))
-    constraint = GrammarConstraint(tokenizer, "thread2", bounds, tools=builtin_tools().declarations())
+    constraint = GrammarConstraint(
+        tokenizer, "thread2", bounds, tools=builtin_tools().declarations()
+    )
     assert constraint.consume(tokenizer.encode(text)) and constraint.done
 
 

@@ -49,8 +49,16 @@ TIM_OUTPUT = {
                 "tool_name": "SearchTool",
                 "parameters": {"query": "influential research papers dog walking"},
                 "tool_result": [
-                    {"title": "Dog walking and physical activity", "url": "https://example.org/a", "description": "A cohort study."},
-                    {"title": "Walking the dog: a review", "url": "https://example.org/b", "description": "Review, 2019."},
+                    {
+                        "title": "Dog walking and physical activity",
+                        "url": "https://example.org/a",
+                        "description": "A cohort study.",
+                    },
+                    {
+                        "title": "Walking the dog: a review",
+                        "url": "https://example.org/b",
+                        "description": "Review, 2019.",
+                    },
                 ],
             },
             "subtasks": [
@@ -59,7 +67,11 @@ TIM_OUTPUT = {
                     "tooluse": {
                         "tool_name": "ReaderTool",
                         "parameters": {"url": "https://example.org/a"},
-                        "tool_result": {"text": "Owners who walk dogs reach 150 min/week more often.", "ok": True, "n": 1302},
+                        "tool_result": {
+                            "text": "Owners who walk dogs reach 150 min/week more often.",
+                            "ok": True,
+                            "n": 1302,
+                        },
                     },
                     "subtasks": [],
                     "conclusion": "The cohort study links dog walking to meeting activity guidelines.",
@@ -95,7 +107,10 @@ def test_tim_output_parses_and_its_tool_fields_are_recognised(layout):
     parser, events = parse_in_chunks(text)
     assert parser.status == "done", parser.error
     ready = [e for e in events if e.kind == "tool_ready"]
-    assert [(e.path, e.value["name"]) for e in ready] == [("0", "SearchTool"), ("0.0", "ReaderTool")]
+    assert [(e.path, e.value["name"]) for e in ready] == [
+        ("0", "SearchTool"),
+        ("0.0", "ReaderTool"),
+    ]
     assert ready[1].value["parameters"] == {"url": "https://example.org/a"}
     results = [e for e in events if e.kind == "field_end" and e.field == "tool_result"]
     assert results[0].value == TIM_OUTPUT["reasoning"][0]["tooluse"]["tool_result"]
@@ -113,11 +128,16 @@ def test_tool_ready_fires_before_the_result_so_the_runtime_can_write_it():
     written = load_format("thread2").tool.render_result(json.dumps(result))
     assert written.startswith(', "tool_result": ')
     events = parser.feed(written)
-    assert [e.value for e in events if e.kind == "field_end" and e.field == "tool_result"] == [result]
+    assert [e.value for e in events if e.kind == "field_end" and e.field == "tool_result"] == [
+        result
+    ]
 
 
 def test_tim_models_are_recognised_by_name_and_get_tim_defaults(tmp_path):
-    for source in ("SubconsciousDev/TIM-8b-preview", ModelSource("x", "local", str(tmp_path / "tim-8b"))):
+    for source in (
+        "SubconsciousDev/TIM-8b-preview",
+        ModelSource("x", "local", str(tmp_path / "tim-8b")),
+    ):
         config = read_model_config(source)
         assert config["style"] == "tim" and config["rules"] == "tim"
     assert read_model_config("smollm2")["style"] == "chat"
@@ -135,7 +155,10 @@ def test_tim_output_fits_the_constraint_for_tim(tokenizer):
 def test_tim_prompt_declares_tools_the_timrun_way_through_the_chat_template(tokenizer):
     tools = [http_tool(SEARCH), http_tool(READER)]
     declared = tim_tools([t.declaration() for t in tools])
-    assert declared[0] == {"type": "function", **{k: SEARCH[k] for k in ("name", "description", "parameters")}}
+    assert declared[0] == {
+        "type": "function",
+        **{k: SEARCH[k] for k in ("name", "description", "parameters")},
+    }
 
     qwen_like = copy.deepcopy(tokenizer)
     qwen_like.chat_template = (
@@ -154,7 +177,9 @@ def test_tim_prompt_declares_tools_the_timrun_way_through_the_chat_template(toke
     assert text.index("Tools: [") < text.index("find papers")
 
 
-@pytest.mark.xfail(strict=True, reason="thread2.lark has no `null` for tooluse/subtasks, which TIM's schema allows")
+@pytest.mark.xfail(
+    strict=True, reason="thread2.lark has no `null` for tooluse/subtasks, which TIM's schema allows"
+)
 def test_tim_null_tooluse_and_subtasks_parse():
     task = {"thought": "no tool here", "tooluse": None, "subtasks": None, "conclusion": "done"}
     parser, _ = parse_in_chunks(json.dumps({"reasoning": [task], "answer": "done"}))

@@ -129,7 +129,9 @@ def _terminal_text(pattern: Any) -> str:
     if isinstance(pattern, lark.lexer.PatternStr) and not pattern.flags:
         return json.dumps(pattern.value)
     if re.search(r"\(\?<?[=!]", pattern.value):
-        raise ConstraintError(f"terminal /{pattern.value}/ uses a lookaround, which llguidance lacks")
+        raise ConstraintError(
+            f"terminal /{pattern.value}/ uses a lookaround, which llguidance lacks"
+        )
     return f"/{_regex_body(pattern.to_regexp())}/"
 
 
@@ -146,11 +148,15 @@ class _Unroller:
             try:
                 compiled = lark.Lark(decl.grammar, parser="lalr", start=decl.start)
             except lark.exceptions.LarkError as exc:
-                raise ConstraintError(f"format {decl.name!r}: grammar does not load: {exc}") from exc
+                raise ConstraintError(
+                    f"format {decl.name!r}: grammar does not load: {exc}"
+                ) from exc
         self.decl, self.bounds, self.tools = decl, bounds, tools or []
         self.expansions: dict[str, list[list[str]]] = {}
         for rule in compiled.rules:
-            self.expansions.setdefault(rule.origin.name, []).append([s.name for s in rule.expansion])
+            self.expansions.setdefault(rule.origin.name, []).append(
+                [s.name for s in rule.expansion]
+            )
         self.terminals = {t.name: t.pattern for t in compiled.terminals}
         self.ignore = list(compiled.ignore_tokens)
         missing = [r for r in decl.node_rules if r not in self.expansions]
@@ -181,14 +187,19 @@ class _Unroller:
     # names of instances and bounded terminals
     def instance(self, rule: str, *key: Any) -> str:
         if (rule, *key) not in self.names:
-            parts = ["u" if k is None else str(k).lower()[0] if isinstance(k, bool) else str(k) for k in key]
+            parts = [
+                "u" if k is None else str(k).lower()[0] if isinstance(k, bool) else str(k)
+                for k in key
+            ]
             self.names[(rule, *key)] = "_".join([_clean(rule), *parts]) + f"_{len(self.names)}"
             self.pending.append((rule, key))
         return self.names[(rule, *key)]
 
     def terminal(self, name: str, bounded: bool) -> str:
         pattern = self.terminals[name]
-        unbounded = isinstance(pattern, lark.lexer.PatternRE) and re.search(r"[*+]|\{\d+,\}", pattern.value)
+        unbounded = isinstance(pattern, lark.lexer.PatternRE) and re.search(
+            r"[*+]|\{\d+,\}", pattern.value
+        )
         return f"T_{_clean(name).upper()}" + ("_B" if bounded and unbounded else "")
 
     # 1) walk: instantiate every reachable (rule, context)
@@ -221,7 +232,9 @@ class _Unroller:
                 shares = [s for s in splits if sum(s) == rest]
             for share in shares:
                 budgets = dict(zip(kids, share))
-                alternatives.append([self._symbol(s, depth, budgets.get(i), True) for i, s in enumerate(alt)])
+                alternatives.append(
+                    [self._symbol(s, depth, budgets.get(i), True) for i, s in enumerate(alt)]
+                )
         return alternatives
 
     def _plain_alternatives(self, rule: str, bounded: bool) -> list[list[str]]:
@@ -243,7 +256,9 @@ class _Unroller:
     # 2) declared tools: the tool name is one of theirs, the parameters follow its schema
     def _tool_fields(self) -> tuple[str | None, str | None]:
         by_name = {n: r for r, n in self.decl.field_rules.items()}
-        return by_name.get(self.decl.tool.get("name")), by_name.get(self.decl.tool.get("parameters"))
+        return by_name.get(self.decl.tool.get("name")), by_name.get(
+            self.decl.tool.get("parameters")
+        )
 
     def _tool_parent(self, rule: str) -> bool:
         name_rule, params_rule = self._tool_fields()
@@ -281,7 +296,11 @@ class _Unroller:
             return node
 
         schema = cap(tool.get("parameters") or {"type": "object"})
-        schema["x-guidance"] = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+        schema["x-guidance"] = {
+            "whitespace_flexible": False,
+            "item_separator": ", ",
+            "key_separator": ": ",
+        }
         return json.dumps(schema)
 
     def _field_with_value(self, rule: str, value: str) -> str:
@@ -299,7 +318,9 @@ class _Unroller:
             if not empty:
                 return
             if start in empty:
-                raise ConstraintError(f"bounds {self.bounds} leave format {self.decl.name!r} no document")
+                raise ConstraintError(
+                    f"bounds {self.bounds} leave format {self.decl.name!r} no document"
+                )
             for name in empty:
                 del self.rules[name]
             for name, alts in self.rules.items():
@@ -331,7 +352,11 @@ class _Unroller:
             if name in self.ignore:
                 continue
             text = _terminal_text(pattern)
-            if canonical and isinstance(pattern, lark.lexer.PatternStr) and pattern.value in CANONICAL_SPACE:
+            if (
+                canonical
+                and isinstance(pattern, lark.lexer.PatternStr)
+                and pattern.value in CANONICAL_SPACE
+            ):
                 text = json.dumps(CANONICAL_SPACE[pattern.value])
             variants = [(self.terminal(name, False), text)]
             if self.terminal(name, True) != variants[0][0]:
@@ -346,7 +371,9 @@ class _Unroller:
         return lines
 
 
-def llguidance_grammar(fmt: Any, bounds: Bounds | None = None, tools: list[dict] | None = None) -> str:
+def llguidance_grammar(
+    fmt: Any, bounds: Bounds | None = None, tools: list[dict] | None = None
+) -> str:
     """The llguidance Lark text for `fmt` under `bounds`; `tools` restricts names and parameters."""
     decl = load_declaration(fmt)
     key = (decl.grammar, decl.start, json.dumps([decl.node_rules, decl.field_rules, decl.tool]))
@@ -399,7 +426,9 @@ class GrammarConstraint:
             self.ll_tokenizer, llguidance.LLMatcher.grammar_from_lark(self.grammar), log_level=0
         )
         if self.matcher.is_error():
-            raise ConstraintError(f"format {fmt!r}: llguidance rejects the generated grammar: {self.matcher.get_error()}")
+            raise ConstraintError(
+                f"format {fmt!r}: llguidance rejects the generated grammar: {self.matcher.get_error()}"
+            )
         self._error: str | None = None
 
     @property
@@ -432,7 +461,9 @@ class GrammarConstraint:
             return True
         bad = token_ids[num_ok] if num_ok < len(token_ids) else None
         text = self.ll_tokenizer.decode_str([bad]) if bad is not None else ""
-        self._error = self.matcher.get_error() or f"token {bad} ({text!r}) is not allowed by the grammar"
+        self._error = (
+            self.matcher.get_error() or f"token {bad} ({text!r}) is not allowed by the grammar"
+        )
         logger.debug("constraint error: %s", self._error)
         return False
 

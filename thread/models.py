@@ -84,7 +84,7 @@ def smollm2_folder() -> Path | None:
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def thread_tiny_folder() -> Path:
@@ -159,7 +159,12 @@ def _fingerprint(gguf_path: Path) -> dict:
     stat = gguf_path.stat()
     with gguf_path.open("rb") as f:
         head = hashlib.sha256(f.read(1 << 20)).hexdigest()[:16]
-    return {"path": str(gguf_path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "head": head}
+    return {
+        "path": str(gguf_path),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "head": head,
+    }
 
 
 def cached_folder(source: ModelSource) -> Path | None:
@@ -190,7 +195,10 @@ def convert_gguf(source: ModelSource) -> Path:
             source, AutoTokenizer.from_pretrained, gguf_file=source.gguf_file
         )
         model = _from_hub_or_fail(
-            source, AutoModelForCausalLM.from_pretrained, gguf_file=source.gguf_file, dtype=torch.float32
+            source,
+            AutoModelForCausalLM.from_pretrained,
+            gguf_file=source.gguf_file,
+            dtype=torch.float32,
         )
     else:
         tokenizer = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
@@ -223,7 +231,9 @@ def _as_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
     if isinstance(dtype, torch.dtype) or dtype == "auto":
         return dtype
     if dtype not in DTYPES:
-        raise ValueError(f"dtype {dtype!r} is not one of {sorted(DTYPES)} or 'auto' or a torch.dtype")
+        raise ValueError(
+            f"dtype {dtype!r} is not one of {sorted(DTYPES)} or 'auto' or a torch.dtype"
+        )
     return DTYPES[dtype]
 
 

@@ -132,7 +132,9 @@ def example_document(tool: str) -> tuple[str, str] | None:
     return task, json.dumps({"reasoning": [top], "answer": answer}, ensure_ascii=False)
 
 
-def build_messages(task: str, *, tools: Any = None, fmt: str = "thread2", style: str = "chat") -> list[dict]:
+def build_messages(
+    task: str, *, tools: Any = None, fmt: str = "thread2", style: str = "chat"
+) -> list[dict]:
     """Chat messages for `task`: a system prompt, maybe one worked example, the task."""
     declarations = tool_declarations(tools)
     fmt_name = getattr(fmt, "name", fmt)
@@ -140,10 +142,17 @@ def build_messages(task: str, *, tools: Any = None, fmt: str = "thread2", style:
         return [{"role": "user", "content": task}]
     if fmt_name not in SYSTEMS:
         raise ValueError(f"format {fmt_name!r} has no chat prompt; known: {sorted(SYSTEMS)}")
-    messages = [{"role": "system", "content": SYSTEMS[fmt_name].format(tools=describe_tools(declarations))}]
-    example = next((example_document(t["name"]) for t in declarations if t["name"] in EXAMPLES), None)
+    messages = [
+        {"role": "system", "content": SYSTEMS[fmt_name].format(tools=describe_tools(declarations))}
+    ]
+    example = next(
+        (example_document(t["name"]) for t in declarations if t["name"] in EXAMPLES), None
+    )
     if example is not None and fmt_name == "thread2":
-        messages += [{"role": "user", "content": example[0]}, {"role": "assistant", "content": example[1]}]
+        messages += [
+            {"role": "user", "content": example[0]},
+            {"role": "assistant", "content": example[1]},
+        ]
     messages.append({"role": "user", "content": task})
     return messages
 
@@ -153,7 +162,14 @@ def tim_tools(declarations: list[dict]) -> list[dict]:
     return [{"type": "function", **tool} for tool in declarations]
 
 
-def prompt_text(tokenizer: Any, task: str, *, tools: Any = None, fmt: Any = "thread2", config: dict | None = None) -> str:
+def prompt_text(
+    tokenizer: Any,
+    task: str,
+    *,
+    tools: Any = None,
+    fmt: Any = "thread2",
+    config: dict | None = None,
+) -> str:
     """The prompt as text: the `plain` template, or the chat template over the messages."""
     config = config or CHAT_CONFIG
     style = config.get("style", "chat")
@@ -161,7 +177,9 @@ def prompt_text(tokenizer: Any, task: str, *, tools: Any = None, fmt: Any = "thr
         template = config.get("prompt_template")
         if not template or "{task}" not in template:
             raise ValueError(f"prompt_template {template!r} must contain '{{task}}'")
-        return template.replace("{tools}", describe_tools(tool_declarations(tools))).replace("{task}", task)
+        return template.replace("{tools}", describe_tools(tool_declarations(tools))).replace(
+            "{task}", task
+        )
     messages = build_messages(task, tools=tools, fmt=getattr(fmt, "name", fmt), style=style)
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError(
@@ -176,10 +194,19 @@ def prompt_text(tokenizer: Any, task: str, *, tools: Any = None, fmt: Any = "thr
         elif declarations:
             tools_json = json.dumps(tim_tools(declarations), ensure_ascii=False)
             messages.insert(0, {"role": "system", "content": f"Tools: {tools_json}"})
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)
+    return tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, **extra
+    )
 
 
-def build_prompt(tokenizer: Any, task: str, *, tools: Any = None, fmt: Any = "thread2", config: dict | None = None) -> list[int]:
+def build_prompt(
+    tokenizer: Any,
+    task: str,
+    *,
+    tools: Any = None,
+    fmt: Any = "thread2",
+    config: dict | None = None,
+) -> list[int]:
     """Token ids of the prompt; the model's reply starts right after them."""
     text = prompt_text(tokenizer, task, tools=tools, fmt=fmt, config=config)
     ids = tokenizer.encode(text, add_special_tokens=False)
