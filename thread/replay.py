@@ -26,7 +26,11 @@ class Replay:
         self.controller = controller
         self.eos_id = eos_id
         encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        self.token_at = {start: token for token, (start, _) in zip(encoding["input_ids"], encoding["offset_mapping"])}
+        self.ids = list(encoding["input_ids"])
+        # the first gold token at each start offset (byte tokens of one character share it)
+        self.first_at: dict[int, int] = {}
+        for n, (start, _) in enumerate(encoding["offset_mapping"]):
+            self.first_at.setdefault(start, n)
 
     def __call__(self, logits: torch.Tensor) -> int:
         done = self.controller.transcript.num_chars
@@ -37,10 +41,16 @@ class Replay:
             if self.eos_id is None:
                 raise ReplayMismatch("the gold text is fully written but the document is not finished")
             return self.eos_id
-        token = self.token_at.get(done)
-        if token is None:  # mid-token after a runtime write: tokenize the rest afresh
-            token = self.tokenizer.encode(self.text[done : done + 64], add_special_tokens=False)[0]
-        return token
+        # Tokens written since the last whole character (byte pieces of a multi-byte one) hold
+        # no text yet: go on with the gold tokens after them.
+        detok = self.controller.detok
+        num_pending = len(detok.ids) - detok.read_offset
+        first = self.first_at.get(done)
+        if first is not None and first + num_pending < len(self.ids):
+            return self.ids[first + num_pending]
+        # mid-token after a runtime write: tokenize the rest afresh
+        rest = self.tokenizer.encode(self.text[done : done + 64], add_special_tokens=False)
+        return rest[num_pending]
 
 
 def _first_difference(a: str, b: str) -> int:
