@@ -151,6 +151,16 @@ def test_truncated_after_a_number_decides_it_at_close():
     assert parser.tree.node("0").fields["tool_result"].value == 12
 
 
+@pytest.mark.parametrize("cut", ["6.04e", "6.04e+", "-0.5E-", "1."])
+def test_truncated_inside_an_exponent_is_incomplete_not_an_error(cut):
+    head = '{"reasoning": [{"tooluse": {"tool_name": "t", "parameters": {"x": ['
+    events, parser = events_of([head + cut])
+    assert parser.error is None and parser.status == "incomplete"
+    start = len(head) + 1
+    expected = f"1:{len(head + cut) + 1}: unexpected end of input inside a number that starts at 1:{start}"
+    assert parser.incomplete_message() == expected
+
+
 def test_invalid_utf8_is_an_error_not_an_exception():
     events, parser = events_of([b'{"reasoning": [], "answer": "\xff"}'])
     assert parser.status == "error" and "UTF-8" in str(parser.error)

@@ -244,10 +244,17 @@ class Lexer:
                 return False
             rest = "".join(self._tail)
             self._tail.clear()
+            cands, start, pos = self._cands, self._start, self.pos
             self._cands = None
             self._emit(self._start, self._accept_end, self.pos)
             self.pos = self._accept_end
             self.feed(rest)
+            if self.failure is not None and rest:
+                # The stream stopped inside a longer token (`6.04e`, `6.04e+`): what is cut
+                # off is an unfinished token, not a lexing error of the text so far.
+                self.failure = None
+                self._cands, self._start, self.pos = cands, start, pos
+                return False
         return self.failure is None
 
     def _emit(self, start: int, end: int, decided_at: int) -> None:
