@@ -101,6 +101,28 @@ def test_a_tool_fault_becomes_the_result_and_the_run_goes_on(smollm2_tokenizer, 
     assert '"tool_result": {"error": ' in controller.parser.text
 
 
+def test_forced_tokens_after_a_tool_call_are_asked_for_again_after_its_result():
+    from transformers import PreTrainedTokenizerFast
+
+    from thread.constrain import Bounds, GrammarConstraint
+    from thread.train import build_tokenizer
+
+    # thread-tiny's tokenizer splits `}` from `, `: once `calculator` is chosen the grammar
+    # forces `"`, `, `, `"parameters": `, `{`, and after the expression `}` then `, `. The
+    # `, ` is stale as soon as `}` runs the tool, which writes `, "tool_result": ...` itself.
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=build_tokenizer(num_texts=200), unk_token="<unk>")
+    tools = builtin_tools()
+    controller = Controller(FMT, load_rules("window", FMT), tokenizer, tools=tools)
+    constraint = GrammarConstraint(tokenizer, FMT, Bounds(max_depth=4), tools=tools.declarations())
+    loop = DecodeLoop(make_tiny_llama(len(tokenizer)), controller, constraint=constraint, max_new_tokens=400)
+    loop.chooser = Replay(tokenizer, json.dumps(ARITH), controller)
+
+    assert loop.run(tokenizer.encode(PROMPT)).status == "done"
+    assert constraint.error is None and loop.stats.num_forced > 0
+    assert [c.result for c in controller.tool_calls] == [42, 126, 29, 97]
+    assert controller.parser.tree.to_json() == ARITH
+
+
 # 2) prunes happen at the right events and remove exactly the right tokens
 
 

@@ -144,19 +144,28 @@ class DecodeLoop:
             return self.chooser(logits)
         return pick(logits, self.sampling, self.generator)
 
-    def accept(self, ids: list[int], source: str) -> None:
-        """Give chosen tokens to the controller (and grammar), queue them, apply the actions."""
-        for token_id in ids:
+    def accept(self, ids: list[int], source: str) -> int:
+        """Give chosen tokens to the controller (and grammar), queue them, apply the actions.
+
+        Returns how many were taken. A runtime write (a tool result) ends the batch: forced
+        tokens computed before it no longer follow the text, and are asked for again.
+        """
+        for n, token_id in enumerate(ids, start=1):
             if self.controller.finished:
-                return
+                return n - 1
             if self.constraint is not None:
                 self.constraint.consume([token_id])
             self.pending.append(len(self.controller.transcript))
+            wrote = False
             for action in self.controller.on_tokens([token_id], source):
                 if isinstance(action, Write):
                     self.apply_write(action)
+                    wrote = True
                 else:
                     self.apply_prune(action)
+            if wrote:
+                return n
+        return len(ids)
 
     def fast_forward(self) -> None:
         """Feed tokens the grammar forces, without a model pick; they share the next forward."""
@@ -164,8 +173,7 @@ class DecodeLoop:
             forced = self.constraint.forced()
             if not forced:
                 return
-            self.stats.num_forced += len(forced)
-            self.accept(forced, "forced")
+            self.stats.num_forced += self.accept(forced, "forced")
 
     def apply_write(self, action: Write) -> None:
         if action.num_dropped:
