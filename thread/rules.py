@@ -135,13 +135,16 @@ class RuleSet:
     path: Path | None
     description: str = ""
     policies: list[Policy] = field(default_factory=list)
+    format_name: str = "thread2"  # the format it was loaded for, so `fresh` reloads it for the same
 
     def on_event(self, event: Any, tree: Any) -> list[PruneDecision]:
         return [d for p in self.policies for d in p.on_event(event, tree)]
 
     def fresh(self) -> RuleSet:
         """A copy with empty state, for the next run."""
-        return load_rules(self.path, fmt=None) if self.path else RuleSet(self.name, None, self.description)
+        if self.path is None:
+            return RuleSet(self.name, None, self.description, format_name=self.format_name)
+        return load_rules(self.path, fmt_name=self.format_name)
 
 
 def rules_path(name_or_path: str | Path, fmt_name: str) -> Path:
@@ -170,7 +173,7 @@ def load_rules(name_or_path: str | Path, fmt: Any = None, *, fmt_name: str = "th
     _check_keys(path, "", data, {"description": str, "format": str, "rule": list})
     if "format" in data and data["format"] != fmt_name:
         raise RuleError(f"{path}: format = {data['format']!r}, but it is loaded for format {fmt_name!r}")
-    rules = RuleSet(path.name.split(".")[1] if path.name.count(".") >= 2 else path.stem, path, data.get("description", ""))
+    rules = RuleSet(path.name.split(".")[1] if path.name.count(".") >= 2 else path.stem, path, data.get("description", ""), format_name=fmt_name)
     for i, spec in enumerate(data.get("rule", [])):
         rules.policies.append(_build_policy(path, i, spec, fmt))
     return rules
