@@ -29,6 +29,7 @@ from transformers import (
 from thread.cache import CacheError, KVCacheManager, UnsupportedModelError
 
 TOLERANCE = 1e-4
+FIXTURE_CHECK = HealthCheck.function_scoped_fixture  # the module-scoped models are shared on purpose
 VOCAB = 128
 LLAMA3_ROPE = {
     "rope_type": "llama3",
@@ -118,7 +119,8 @@ class MaskedReference:
             new = torch.arange(live.numel())
             for layer in self.cache.layers:
                 keys = layer.keys[..., live, :]
-                layer.keys[..., live, :] = self._turn(self._turn(keys, self.positions[live], -1), new, 1)
+                unturned = self._turn(keys, self.positions[live], -1)
+                layer.keys[..., live, :] = self._turn(unturned, new, 1)
             self.positions[live] = new
             self.next_position = live.numel()
 
@@ -133,7 +135,8 @@ class MaskedReference:
 def fresh_logits(model: torch.nn.Module, token_ids: list[int]) -> torch.Tensor:
     ids = torch.tensor([token_ids])
     positions = torch.arange(len(token_ids))[None]
-    return model(input_ids=ids, position_ids=positions, attention_mask=torch.ones_like(ids)).logits[0]
+    mask = torch.ones_like(ids)  # without it, gapped positions would read as packed sequences
+    return model(input_ids=ids, position_ids=positions, attention_mask=mask).logits[0]
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -176,19 +179,20 @@ def run_schedule(manager, reference, schedule, query, mode: str, rng: random.Ran
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 @pytest.mark.parametrize("mode", ["keep", "shift", "mixed"])
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[FIXTURE_CHECK])
 @given(schedule=schedules, query=queries, seed=st.integers(0, 2**16))
 def test_keep_and_shift_match_the_masked_reference(models, family, mode, schedule, query, seed):
     model = models[family]
     manager = KVCacheManager(model)
-    got, want = run_schedule(manager, MaskedReference(model), schedule, query, mode, random.Random(seed))
+    reference = MaskedReference(model)
+    got, want = run_schedule(manager, reference, schedule, query, mode, random.Random(seed))
     assert max_diff(got, want) <= TOLERANCE
     if mode == "shift":
         assert manager.live_positions == list(range(manager.num_live))
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[FIXTURE_CHECK])
 @given(schedule=schedules, query=queries)
 def test_exact_matches_a_fresh_forward_over_the_kept_tokens(models, family, schedule, query):
     model = models[family]
@@ -261,7 +265,8 @@ def test_exact_after_shift_reencodes_from_the_first_shifted_slot(models):
     result = manager.prune([29], "exact")  # a tail prune, but slots 5.. were not a clean encode
     assert result.reencoded == 25 - 5 - 1
     assert max_diff(result.logits, fresh_logits(model, manager.live_token_ids)[-1]) <= TOLERANCE
-    assert max_diff(manager.forward([7]), fresh_logits(model, manager.live_token_ids)[-1:]) <= TOLERANCE
+    got = manager.forward([7])
+    assert max_diff(got, fresh_logits(model, manager.live_token_ids)[-1:]) <= TOLERANCE
 
 
 def test_exact_tail_prune_on_a_clean_cache_reencodes_nothing(models):
@@ -339,10 +344,12 @@ def refusal_cases():
 
     small = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2)
     heads = dict(num_attention_heads=4, num_key_value_heads=2)
-    yield "mistral-sliding", MistralConfig(**small, **heads, sliding_window=16), "DynamicSlidingWindowLayer"
+    sliding = MistralConfig(**small, **heads, sliding_window=16)
+    yield "mistral-sliding", sliding, "DynamicSlidingWindowLayer"
     yield "gemma3", Gemma3TextConfig(**small, **heads), "DynamicSlidingWindowLayer"
     yield "qwen3-next", Qwen3NextConfig(**small, **heads), "LinearAttentionLayer"
-    yield "gpt2", GPT2Config(vocab_size=VOCAB, n_embd=64, n_layer=1, n_head=4, bos_token_id=0, eos_token_id=0), "'gpt2' is not supported"
+    gpt2 = GPT2Config(vocab_size=VOCAB, n_embd=64, n_layer=1, n_head=4, bos_token_id=0, eos_token_id=0)
+    yield "gpt2", gpt2, "'gpt2' is not supported"
     dynamic = {"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0}
     yield "dynamic-rope", LlamaConfig(**small, **heads, rope_parameters=dynamic), "rope_type 'dynamic'"
 

@@ -17,7 +17,7 @@ from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply
 from thread import kernels
 
 HAVE_TRITON = importlib.util.find_spec("triton") is not None
-needs_triton = pytest.mark.skipif(not HAVE_TRITON, reason="triton not installed (the `triton` extra)")
+needs_triton = pytest.mark.skipif(not HAVE_TRITON, reason="triton not installed (`triton` extra)")
 LLAMA3_ROPE = {
     "rope_type": "llama3",
     "rope_theta": 500000.0,
@@ -44,11 +44,15 @@ def random_prune(num_slots: int, seed: int) -> tuple[torch.Tensor, int]:
 
 
 def rotary(head_dim: int = 16) -> LlamaRotaryEmbedding:
-    config = LlamaConfig(hidden_size=4 * head_dim, num_attention_heads=4, rope_parameters=LLAMA3_ROPE)
+    config = LlamaConfig(
+        hidden_size=4 * head_dim, num_attention_heads=4, rope_parameters=LLAMA3_ROPE
+    )
     return LlamaRotaryEmbedding(config)
 
 
-def rotated_keys(raw: torch.Tensor, positions: torch.Tensor, rope: LlamaRotaryEmbedding) -> torch.Tensor:
+def rotated_keys(
+    raw: torch.Tensor, positions: torch.Tensor, rope: LlamaRotaryEmbedding
+) -> torch.Tensor:
     cos, sin = rope(raw, positions[None])
     _, keys = apply_rotary_pos_emb(raw, raw, cos, sin)
     return keys
@@ -78,7 +82,8 @@ def test_rerotate_reference_moves_keys_to_the_new_positions(dtype, tolerance):
     new = torch.arange(30)
     keys = rotated_keys(raw, old, rope).to(dtype)
     kernels.rerotate(keys, 4, (new - old)[4:], rope.inv_freq, backend="reference")
-    want = torch.cat([rotated_keys(raw, old, rope)[..., :4, :], rotated_keys(raw, new, rope)[..., 4:, :]], -2)
+    unmoved, moved = rotated_keys(raw, old, rope)[..., :4, :], rotated_keys(raw, new, rope)[..., 4:, :]
+    want = torch.cat([unmoved, moved], dim=-2)
     assert float((keys.float() - want).abs().max()) <= tolerance
 
 

@@ -226,7 +226,9 @@ class KVCacheManager:
             self._prune_in_place(drop, rotate=mode == "shift")
         result = PruneResult(freed, reencoded, time.perf_counter() - start_time, mode, logits)
         self.prunes.append(result)
-        logger.debug("prune %s: freed %d, re-encoded %d, live %d", mode, freed, reencoded, self.num_live)
+        logger.debug(
+            "prune %s: freed %d, re-encoded %d, live %d", mode, freed, reencoded, self.num_live
+        )
         return result
 
     def _prune_in_place(self, drop: torch.Tensor, *, rotate: bool) -> None:
