@@ -21,6 +21,7 @@ def _root() -> None:
 
 
 # Command modules register themselves on `app` when imported (keep this list sorted).
+from thread.cli import bench_cmd  # noqa: E402,F401
 from thread.cli import eval_cmd  # noqa: E402,F401
 from thread.cli import models_cmd  # noqa: E402,F401
 from thread.cli import parse_cmd  # noqa: E402,F401
