@@ -1,0 +1,72 @@
+"""`thread eval SUITE`: solve a suite's instances with pruning on and off; JSON, table and plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from thread.cli import app
+
+console = Console()
+
+
+@app.command("eval")
+def eval_(
+    suite: str = typer.Argument(..., help="Suite name from evals/suites.toml (arith, chain, arith-small, chain-small)."),
+    sizes: Optional[str] = typer.Option(None, "--sizes", help="Comma-separated sizes, overriding the suite's."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Instances per size, overriding the suite's."),
+    model: str = typer.Option("thread-tiny", "--model", "-m", help="Registry name or folder."),
+    pruning: str = typer.Option("both", "--pruning", help="on, off or both."),
+    out: Path = typer.Option(Path("runs/eval"), "--out", help="Folder for results.json, summary.json and plot.png."),
+) -> None:
+    """Run SUITE and report accuracy, peak/mean live tokens, trace tokens, wall time, ledger."""
+    from thread.evals import get_suite, plot, run_suite, summarize
+    from thread.solve import Session
+
+    if pruning not in ("on", "off", "both"):
+        raise typer.BadParameter(f"--pruning {pruning!r}: expected on, off or both")
+    try:
+        size_list = [int(s) for s in sizes.split(",")] if sizes else None
+    except ValueError:
+        raise typer.BadParameter(f"--sizes {sizes!r}: expected integers separated by commas") from None
+    chosen = get_suite(suite, size_list, seeds)
+    modes = {"on": (True,), "off": (False,), "both": (True, False)}[pruning]
+    with console.status(f"loading {model}"):
+        session = Session(model)
+    total = len(chosen.sizes) * chosen.seeds * len(modes)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task(f"{chosen.name}", total=total)
+
+        def on_row(row: dict) -> None:
+            mark = "ok" if row["correct"] else row["status"]
+            progress.update(bar, advance=1, description=f"{chosen.name} size {row['size']} seed {row['seed']} {mark}")
+
+        rows = run_suite(session, chosen, pruning=modes, on_row=on_row)
+
+    summary = summarize(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    plot(summary, out / "plot.png", session.config.get("context_window"))
+    console.print(_table(summary))
+    console.print(f"results: {out / 'results.json'}  plot: {out / 'plot.png'}")
+
+
+def _table(summary: list[dict]) -> Table:
+    table = Table(title="thread eval")
+    for col in ("suite", "size", "pruning", "n", "accuracy", "peak live", "mean live", "trace tokens", "s/solve", "status"):
+        table.add_column(col, justify="right")
+    for s in summary:
+        table.add_row(
+            s["suite"], str(s["size"]), "on" if s["pruning"] else "off", str(s["n"]), f"{s['accuracy']:.0%}",
+            str(s["peak_live"]), f"{s['mean_live']:.0f}", f"{s['trace_tokens']:.0f}", f"{s['seconds']:.1f}",
+            ",".join(s["statuses"]),
+        )
+    return table
