@@ -35,7 +35,7 @@ SPECIAL_TOKENS = ["<pad>", "<unk>"]
 @dataclass
 class TrainConfig:
     out: str = "thread/assets/thread-tiny"
-    minutes: float = 50.0
+    minutes: float = 55.0
     steps: int | None = None
     hidden: int = 256
     layers: int = 4
@@ -45,11 +45,12 @@ class TrainConfig:
     tokens_per_step: int = 2048
     lr: float = 1.5e-3
     warmup: int = 30
-    arith_share: float = 0.35
+    arith_share: float = 0.4
     seed: int = 0
     threads: int = 2
     checkpoint_minutes: float = 5.0
     tokenizer_texts: int = 3000
+    init: str | None = None  # a saved thread-tiny folder to continue from (its tokenizer too)
 
 
 def build_tokenizer(seed: int = 0, num_texts: int = 3000):
@@ -58,7 +59,7 @@ def build_tokenizer(seed: int = 0, num_texts: int = 3000):
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(PRETOKEN_PATTERN), behavior="isolated")
-    tok.decoder = decoders.Fuse()
+    tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])  # llguidance reads it
     rng = random.Random(seed)
     texts: list[str] = []
     for _ in range(num_texts // 2):
@@ -108,6 +109,9 @@ def thread_json(cfg: TrainConfig) -> dict:
         "rules": "window",
         "tools": ["calculator", "lookup"],
         "context_window": cfg.context_window,
+        # Wide enough for every trained size (arith at 12 operations nests 11 deep, 3 subtasks
+        # a list); the top-level list is unbounded, since a chain is one task per hop.
+        "bounds": {"max_depth": 24, "max_items": 3, "max_field_chars": 200},
         "families": {
             "arith": {"task_text": "an expression, e.g. ((17+25)*3)-(48-19)", "max_ops_trained": samples.ARITH_MAX_OPS},
             "chain": {"task_text": "follow N hops from KEY", "max_hops_trained": samples.CHAIN_MAX_HOPS},
@@ -160,6 +164,24 @@ def sample_batch(rng: random.Random, encode, cfg: TrainConfig):
     return ids, mask, labels
 
 
+def _start(cfg: TrainConfig):
+    """(tokenizer, model): fresh ones, or the ones saved in `cfg.init` to train further."""
+    if cfg.init is None:
+        tok = build_tokenizer(cfg.seed, cfg.tokenizer_texts)
+        return tok, make_model(cfg, tok.get_vocab_size())
+    from tokenizers import Tokenizer
+    from transformers import LlamaForCausalLM
+
+    init = Path(cfg.init)
+    model = LlamaForCausalLM.from_pretrained(str(init))
+    if model.config.max_position_embeddings != cfg.context_window:
+        raise ValueError(
+            f"--init {init}: its context window is {model.config.max_position_embeddings}, "
+            f"this run's is {cfg.context_window}"
+        )
+    return Tokenizer.from_file(str(init / "tokenizer.json")), model
+
+
 def save(model, tok, cfg: TrainConfig, out: Path, stats: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out), safe_serialization=True)
@@ -176,13 +198,14 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    tok = build_tokenizer(cfg.seed, cfg.tokenizer_texts)
+    tok, model = _start(cfg)
     encode = encoder_for(tok)
-    model = make_model(cfg, tok.get_vocab_size())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.01)
     budget_s = cfg.minutes * 60
     out = Path(cfg.out)
     stats = {"params": sum(p.numel() for p in model.parameters()), "steps": 0, "tokens": 0}
+    if cfg.init and (Path(cfg.init) / "training.json").is_file():
+        stats["continues"] = json.loads((Path(cfg.init) / "training.json").read_text())
     log.info("model with %d parameters, vocab %d", stats["params"], tok.get_vocab_size())
 
     # 2) loop: learning rate by elapsed time, so a time budget ends on the schedule's tail
