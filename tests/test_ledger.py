@@ -109,3 +109,20 @@ def test_hooks_reject_impossible_counts() -> None:
     ledger.on_subtask_closed("1", 3, 0.1)
     with pytest.raises(AssertionError, match="closed twice"):
         ledger.on_subtask_closed("1", 3, 0.1)
+
+
+def test_forced_tokens_are_counted_as_computed() -> None:
+    ledger = Ledger()
+    ledger.on_prefill(4, 4)
+    ledger.on_decode(5, 5)
+    ledger.on_forced(3)
+    assert ledger.forced == 3 and ledger.computed == 4 + 1 + 3
+    assert ledger.to_json()["forced"] == 3
+
+
+def test_the_live_size_a_prune_cuts_is_a_peak() -> None:
+    ledger = Ledger()
+    ledger.on_prefill(4, 4)
+    ledger.on_decode(6, 6)
+    ledger.on_prune(5, 0, live_before=9)  # forced and tool tokens grew the live size to 9
+    assert ledger.peak_live == 9 and ledger.pruned == 5

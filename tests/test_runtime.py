@@ -119,6 +119,7 @@ def test_forced_tokens_after_a_tool_call_are_asked_for_again_after_its_result():
 
     assert loop.run(tokenizer.encode(PROMPT)).status == "done"
     assert constraint.error is None and loop.stats.num_forced > 0
+    assert controller.ledger.forced == loop.stats.num_forced
     assert [c.result for c in controller.tool_calls] == [42, 126, 29, 97]
     assert controller.parser.tree.to_json() == ARITH
 

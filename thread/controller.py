@@ -209,7 +209,7 @@ class Controller:
         for i in action.indices:
             self.is_live[i] = False
         self.num_live -= len(action.indices)
-        self.ledger.on_prune(len(action.indices), reencoded)
+        self.ledger.on_prune(len(action.indices), reencoded, live_before)
         spans = _runs(action.indices)
         self.trace.write(
             "prune", rule=action.decision.rule, mode=action.decision.mode, node=action.decision.node,

@@ -28,6 +28,7 @@ class Ledger:
 
     prefilled: int = 0
     decoded: int = 0
+    forced: int = 0  # tokens the grammar forced: run through the model, never sampled
     reencoded: int = 0
     tool_tokens: int = 0
     pruned: int = 0
@@ -57,8 +58,14 @@ class Ledger:
         assert tokens >= 0, f"{tokens=}"
         self.tool_tokens += tokens
 
-    def on_prune(self, freed: int, reencoded: int) -> None:
+    def on_forced(self, n: int) -> None:
+        assert n >= 0, f"{n=}"
+        self.forced += n
+
+    def on_prune(self, freed: int, reencoded: int, live_before: int = 0) -> None:
+        """A prune of `freed` slots; `live_before` (the live size it cut) can be a new peak."""
         assert freed >= 0 and reencoded >= 0, f"{freed=} {reencoded=}"
+        self.peak_live = max(self.peak_live, live_before)
         self.pruned += freed
         self.reencoded += reencoded
 
@@ -79,8 +86,8 @@ class Ledger:
 
     @property
     def computed(self) -> int:
-        """Tokens the model ran forward on: prefilled, decoded, re-encoded and tool tokens."""
-        return self.prefilled + self.decoded + self.reencoded + self.tool_tokens
+        """Tokens the model ran forward on: prefilled, decoded, forced, re-encoded, tool tokens."""
+        return self.prefilled + self.decoded + self.forced + self.reencoded + self.tool_tokens
 
     @property
     def mean_live(self) -> float:
@@ -106,6 +113,7 @@ class Ledger:
         return {
             "prefilled": self.prefilled,
             "decoded": self.decoded,
+            "forced": self.forced,
             "reencoded": self.reencoded,
             "tool_tokens": self.tool_tokens,
             "pruned": self.pruned,

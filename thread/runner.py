@@ -173,7 +173,9 @@ class DecodeLoop:
             forced = self.constraint.forced()
             if not forced:
                 return
-            self.stats.num_forced += self.accept(forced, "forced")
+            num_taken = self.accept(forced, "forced")
+            self.stats.num_forced += num_taken
+            self.controller.ledger.on_forced(num_taken)
 
     def apply_write(self, action: Write) -> None:
         if action.num_dropped:
