@@ -109,7 +109,9 @@ class Session:
         controller = Controller(self.fmt, rule_set, self.tokenizer, tools=registry, trace=writer, ledger=ledger)
         loop = DecodeLoop(
             self.model, controller, Sampling(temperature, top_p, seed), constraint=constraint,
-            max_live_tokens=max_live_tokens, max_new_tokens=max_new_tokens or self.config.get("max_new_tokens", 4096),
+            max_live_tokens=max_live_tokens, max_new_tokens=(
+                max_new_tokens if max_new_tokens is not None else self.config.get("max_new_tokens", 4096)
+            ),
             eos_ids=self.eos_ids,
         )
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from rich.table import Table
 from thread.cli import app
 
 console = Console(stderr=True)
+logger = logging.getLogger(__name__)
 
 
 @app.command()
@@ -40,14 +42,24 @@ def solve(
     """Solve TASK with a model that writes its reasoning as a tree; prune finished subtrees."""
     from thread.solve import Session
 
+    for name, value, low in (("--max-live", max_live, 1), ("--max-new-tokens", max_new_tokens, 0)):
+        if value is not None and value < low:
+            raise typer.BadParameter(f"{name} {value}: must be >= {low}")
     trace = trace or Path("runs") / f"trace-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-    with console.status(f"loading {model}"):
-        session = Session(model, dtype=dtype, device=device, device_map=device_map, format=fmt)
-    with console.status("solving"):
-        result = session.solve(
-            task, tools=tool, table=table, rules=rules, max_live_tokens=max_live, max_new_tokens=max_new_tokens,
-            trace=trace, temperature=temperature, top_p=top_p, seed=seed, constrained=constrain,
-        )
+    try:
+        with console.status(f"loading {model}"):
+            session = Session(model, dtype=dtype, device=device, device_map=device_map, format=fmt)
+        with console.status("solving"):
+            result = session.solve(
+                task, tools=tool, table=table, rules=rules, max_live_tokens=max_live, max_new_tokens=max_new_tokens,
+                trace=trace, temperature=temperature, top_p=top_p, seed=seed, constrained=constrain,
+            )
+    except (ValueError, KeyError, OSError) as exc:
+        # A bad option or file (model, table, rules, tool, format): one line, not a traceback.
+        logger.debug("solve failed", exc_info=True)
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        Console(stderr=True, highlight=False).print(f"error: {message}", soft_wrap=True)
+        raise typer.Exit(2) from None
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
     else:
