@@ -34,3 +34,12 @@ def make_tiny_llama(vocab_size: int, *, layers: int = 2, max_positions: int = 40
 @pytest.fixture(scope="session")
 def tiny_llama(smollm2_tokenizer):
     return make_tiny_llama(len(smollm2_tokenizer))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: intra-op threads only add overhead, and the machine's cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -64,13 +64,7 @@ def tiny_model(family: str, num_layers: int = 2, **overrides) -> torch.nn.Module
     return model_class(config).eval()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models: threading overhead dominates, and the machine's cores are shared
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
