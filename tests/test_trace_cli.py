@@ -117,3 +117,10 @@ def test_cli_renders_hostile_text_as_text(tmp_path):
     path = write_trace(tmp_path / "run.jsonl", small_tasks(HOSTILE), task_text=HOSTILE)
     shown = CliRunner().invoke(app, ["trace", "show", str(path)], terminal_width=200)
     assert shown.exit_code == 0 and "</script><script>" in shown.output
+
+
+def test_cli_html_into_a_missing_folder_is_a_one_line_error(trace_path, tmp_path):
+    page = tmp_path / "no" / "such" / "report.html"
+    result = CliRunner().invoke(app, ["trace", "html", str(trace_path), "-o", str(page)], terminal_width=300)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"error: cannot write {page}: No such file or directory" in result.output

@@ -116,7 +116,7 @@ def replay_view(context: LiveContext, last_step: int) -> Group:
     return Group(header, body)
 
 
-def _fail(error: Exception) -> typer.Exit:
+def _fail(error: Exception | str) -> typer.Exit:
     Console(stderr=True, highlight=False).print(Text(f"error: {error}", style="bold red"), soft_wrap=True)
     return typer.Exit(code=2)
 
@@ -161,5 +161,8 @@ def html(
 ) -> None:
     """One self-contained HTML page: tree, live-size plot, ledger, step slider."""
     trace = _load(file)
-    output.write_text(render_html(trace), encoding="utf-8")
+    try:
+        output.write_text(render_html(trace), encoding="utf-8")
+    except OSError as error:
+        raise _fail(f"cannot write {output}: {error.strerror}") from None
     Console(highlight=False).print(Text(f"wrote {output} ({output.stat().st_size:,} bytes)"))
