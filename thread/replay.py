@@ -43,8 +43,7 @@ class Replay:
             return self.eos_id
         # Tokens written since the last whole character (byte pieces of a multi-byte one) hold
         # no text yet: go on with the gold tokens after them.
-        detok = self.controller.detok
-        num_pending = len(detok.ids) - detok.read_offset
+        num_pending = self.controller.detok.num_pending
         first = self.first_at.get(done)
         if first is not None and first + num_pending < len(self.ids):
             return self.ids[first + num_pending]

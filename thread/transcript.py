@@ -47,6 +47,11 @@ class Detokenizer:
         self.read_offset = len(self.ids)
         return after[len(before) :]
 
+    @property
+    def num_pending(self) -> int:
+        """Tokens pushed since the last whole character: they hold no text yet."""
+        return len(self.ids) - self.read_offset
+
     def pop(self) -> None:
         self.ids.pop()
         self.read_offset = self._history.pop()

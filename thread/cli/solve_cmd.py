@@ -58,7 +58,7 @@ def solve(
         # A bad option or file (model, table, rules, tool, format): one line, not a traceback.
         logger.debug("solve failed", exc_info=True)
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        Console(stderr=True, highlight=False).print(f"error: {message}", soft_wrap=True)
+        console.print(f"error: {message}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
