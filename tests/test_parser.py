@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import strategies
 from thread.formats import ParseError, ThreadFormatError
-from thread.parser import Event, Parser, parse
+from thread.parser import MAX_NESTING, Event, Parser, parse
 
 TASK = '{"title": "t", "thought": "think", "tooluse": {"tool_name": "calc", "parameters": {"expr": "1+2"}, "tool_result": 3}, "subtasks": [{"thought": "s"}], "conclusion": "c"}'
 
@@ -164,6 +164,15 @@ def test_truncated_inside_an_exponent_is_incomplete_not_an_error(cut):
 def test_invalid_utf8_is_an_error_not_an_exception():
     events, parser = events_of([b'{"reasoning": [], "answer": "\xff"}'])
     assert parser.status == "error" and "UTF-8" in str(parser.error)
+    assert (parser.error.line, parser.error.column) == (1, 30)
+
+
+def test_invalid_utf8_after_a_split_character_is_placed_where_the_byte_is():
+    # "é" split over two chunks, then a stray continuation byte at the start of line 2
+    events, parser = events_of([b'{"reasoning": [{"thought": "\xc3', b'\xa9",\n\x80'])
+    assert str(parser.error).startswith("2:1: invalid UTF-8 byte 0x80")
+    text = parser.tree.text
+    assert text.slice(0, len(text)) == '{"reasoning": [{"thought": "\u00e9",\n'
 
 
 # JSON strings: every escape accepted and decoded as json does, the rest rejected.
@@ -216,3 +225,13 @@ def test_every_prefix_parses_without_error(data):
     assert parser.error is None, parser.error
     assert parser.status == ("done" if parser.tree.complete else "incomplete")
     assert [e.kind for e in events].count("node_open") >= [e.kind for e in events].count("node_close")
+
+
+def test_nesting_past_the_limit_is_a_parse_error_where_it_happens():
+    deep = MAX_NESTING + 1
+    text = '{"reasoning": [' + '{"thought": "a", "subtasks": [' * deep + "]}" * deep + '], "answer": "1"}'
+    parser = parse(text)
+    assert parser.status == "error" and "nodes nested deeper than 256" in str(parser.error)
+    assert parser.error.offset == len('{"reasoning": [') + len('{"thought": "a", "subtasks": [') * MAX_NESTING
+    ok = '{"reasoning": [' + '{"thought": "a", "subtasks": [' * MAX_NESTING + "]}" * MAX_NESTING + '], "answer": "1"}'
+    assert json.dumps(parse(ok).tree.to_json()) == json.dumps(json.loads(ok))

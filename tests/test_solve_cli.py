@@ -16,6 +16,7 @@ from thread.solve import Session
         (["--rules", "nosuch", "1+2"], "error: no rule set 'nosuch' for format 'thread2'"),
         (["--tool", "nosuch", "1+2"], "error: unknown tool 'nosuch'; known tools: calculator, lookup"),
         (["--table", "/nonexistent.json", "follow 3 hops from a"], "error: lookup table '/nonexistent.json'"),
+        (["  "], "error: the task text is empty"),
     ],
 )
 def test_a_bad_option_is_one_line_and_exit_2(args, message, tmp_path):

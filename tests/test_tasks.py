@@ -69,21 +69,40 @@ def test_arith_large_sizes_reach_depth_four() -> None:
     assert min(depths) >= 4, depths
 
 
-def test_chain_gold_follows_table_and_counts_down() -> None:
-    inst = make("chain", 30, 1)
+def test_chain_gold_follows_table_in_blocks_of_ten() -> None:
+    inst = make("chain", 347, 1)
     n, key = chain.parse_task(inst.text)
-    assert n == 30
-    for i, task in enumerate(inst.document["reasoning"]):
-        assert task["thought"] == f"{30 - i} left"
-        assert task["tooluse"]["parameters"]["key"] == key
-        key = inst.table[key]
-        assert task["conclusion"] == key
+    assert n == 347
+    blocks = inst.document["reasoning"]
+    assert [b["thought"] for b in blocks[:4]] == ["347 left", "340 left", "330 left", "320 left"]
+    assert blocks[-1]["thought"] == "10 left" and len(blocks) == 35
+    for block in blocks:
+        remaining = int(block["thought"].split()[0])
+        size = len(block["subtasks"])
+        assert size == (remaining % 10 or 10)
+        for i, task in enumerate(block["subtasks"]):
+            assert task["thought"] == f"{size - i} left"
+            assert task["tooluse"]["parameters"]["key"] == key
+            key = inst.table[key]
+            assert task["conclusion"] == key
+        assert block["conclusion"] == key
     assert inst.answer == key == inst.document["answer"]
+
+
+@pytest.mark.parametrize(
+    ("n", "counters"),
+    [(1, ["1 left"]), (10, ["10 left"]), (11, ["11 left", "10 left"]), (1000, ["1000 left", "990 left"])],
+)
+def test_chain_block_counters_take_the_last_digit_then_tens(n: int, counters: list[str]) -> None:
+    doc = make("chain", n, 0).document
+    assert [b["thought"] for b in doc["reasoning"][: len(counters)]] == counters
+    assert sum(len(b["subtasks"]) for b in doc["reasoning"]) == n
 
 
 def test_chain_at_a_thousand_hops_has_a_thousand_tool_calls() -> None:
     inst = make("chain", 1000, 0)
-    assert len(inst.document["reasoning"]) == 1000
+    assert sum(len(b["subtasks"]) for b in inst.document["reasoning"]) == 1000
+    assert len(inst.document["reasoning"]) == 100
     assert chain.solve_gold(inst.text, inst.table).answer == inst.answer
 
 
@@ -162,15 +181,20 @@ def test_token_straddling_a_pruned_span_is_an_error() -> None:
         live_views(stream, pairs)
 
 
-@pytest.mark.parametrize("j", [0, 1, 2, 3, 4, 8, 11, 12])
-def test_chain_window_equals_the_episode_view(j: int) -> None:
-    inst = make("chain", 12, 2)
-    keys = chain.follow(inst.table, chain.parse_task(inst.text)[1], 12)
+@pytest.mark.parametrize("n", [1, 2, 12, 23, 40])
+def test_every_chain_window_is_a_view_of_the_episode(n: int) -> None:
+    inst = make("chain", n, 2)
+    keys = chain.follow(inst.table, chain.parse_task(inst.text)[1], n)
     episode = samples.episode_views(inst, char_encoder)
-    lo = max(0, j - 3)
-    window = samples.chain_view(12, j, keys[0], keys[lo : min(j + 1, 12) + 1], char_encoder)
-    if j >= 3:
-        assert window == episode[j - 2]
-    else:  # the first view writes three hops; a window before hop j holds the first j + 1
-        assert window.context == episode[0].context
-        assert window.new == episode[0].new[: len(window.new)]
+    spans = chain.blocks(n)
+    windows = [
+        samples.chain_view(n, "close", b, 0, keys.__getitem__, char_encoder) for b in range(len(spans))
+    ] + [samples.chain_view(n, "answer", len(spans) - 1, 0, keys.__getitem__, char_encoder)]
+    for b, (_, size) in enumerate(spans):
+        for t in range(size):
+            window = samples.chain_view(n, "hop", b, t, keys.__getitem__, char_encoder)
+            # a view that writes several hops holds the window of each as a prefix
+            assert any(v.context == window.context and v.new[: len(window.new)] == window.new for v in episode)
+            assert window.new[-1] == (ord("}"), "model")
+    assert all(w in episode for w in windows)
+    assert windows[-1] == episode[-1]

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from thread.tasks import make, samples
-from thread.train import TrainConfig, build_tokenizer, encoder_for, sample_batch, train
+from thread.train import SCAFFOLD, BatchSampler, TrainConfig, build_tokenizer, encoder_for, train
 
 
 @pytest.fixture(scope="module")
@@ -16,12 +16,21 @@ def tokenizer():
     return build_tokenizer(num_texts=200)
 
 
-def test_tokenizer_makes_json_keys_single_tokens_and_isolates_structure(tokenizer) -> None:
-    enc = tokenizer.encode('{"thought": "12 left", "subtasks": [{"conclusion": "k7"}, ')
-    assert '"thought": "' in enc.tokens and '"subtasks": ' in enc.tokens
-    for tok in enc.tokens:
-        assert len(tok) == 1 or not set(tok) & set("{}[]0123456789"), tok
-        assert "," not in tok or tok == ", ", tok
+def test_tokenizer_learns_scaffolding_runs_and_keeps_digits_and_keys_single(tokenizer) -> None:
+    text = (
+        '{"thought": "12 left", "subtasks": [{"thought": "3 left", "tooluse": {"tool_name": "lookup", '
+        '"parameters": {"key": "k7"}'
+    )
+    assert tokenizer.encode(text).tokens == [
+        '{"thought": "', "1", "2", " left", '", ', '"subtasks": [', '{"thought": "', "3", " left",
+        '", "tooluse": {"tool_name": "lookup", "parameters": {"key": "', "k", "7", '"}',
+    ]
+
+
+def test_no_token_spans_a_task_start_or_a_separator(tokenizer) -> None:
+    for token in set(tokenizer.get_vocab()) - {"<pad>", "<unk>"}:
+        assert ", {" not in token and '", "subtasks' not in token and '], "conclusion' not in token, token
+        assert len(token) == 1 or any(token in run for run in SCAFFOLD), token  # merges stay inside runs
 
 
 def test_every_prune_falls_on_token_boundaries(tokenizer) -> None:
@@ -34,12 +43,14 @@ def test_every_prune_falls_on_token_boundaries(tokenizer) -> None:
 
 def test_batch_masks_everything_but_model_tokens(tokenizer) -> None:
     cfg = TrainConfig(tokens_per_step=1024)
-    ids, mask, labels = sample_batch(random.Random(0), encoder_for(tokenizer), cfg)
-    assert ids.shape == labels.shape == mask.shape
-    trained = labels != -100
-    assert 0 < int(trained.sum()) < int(mask.sum())
-    assert bool((ids[trained] == labels[trained]).all())
-    assert not bool(trained[:, 0].any())  # the prompt is never a target
+    next_batch = BatchSampler(random.Random(0), encoder_for(tokenizer), cfg)
+    for _ in range(6):
+        ids, mask, labels = next_batch()
+        assert ids.shape == labels.shape == mask.shape
+        assert ids.numel() <= cfg.tokens_per_step or len(ids) == 1
+        trained = labels != -100
+        assert 0 < int(trained.sum()) < int(mask.sum())
+        assert not bool((trained & (mask == 0)).any())
 
 
 @pytest.mark.slow

@@ -64,7 +64,7 @@ def run_one(session: Any, instance: Instance, *, rules: str, budget: int | None,
         "correct": instance.check(result.answer), "status": result.status, "answer": result.answer,
         "expected": instance.answer, "peak_live": int(ledger.get("peak_live", 0)),
         "mean_live": float(ledger.get("mean_live", 0.0)),
-        "trace_tokens": ledger.get("prefilled", 0) + ledger.get("decoded", 0) + ledger.get("tool_tokens", 0),
+        "trace_tokens": sum(ledger.get(k, 0) for k in ("prefilled", "decoded", "forced", "tool_tokens")),
         "seconds": time.perf_counter() - t0, "ledger": ledger,
     }
 
@@ -104,7 +104,6 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         statuses: dict[str, int] = {}
         for r in group:
             statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-        numeric = sorted({k for r in group for k, v in r["ledger"].items() if isinstance(v, (int, float))})
         out.append({
             "suite": suite, "size": size, "pruning": on, "n": len(group),
             "accuracy": sum(r["correct"] for r in group) / len(group),
@@ -113,8 +112,33 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "trace_tokens": statistics.fmean(r["trace_tokens"] for r in group),
             "seconds": statistics.fmean(r["seconds"] for r in group),
             "statuses": statuses,
-            "ledger": {k: sum(r["ledger"].get(k, 0) for r in group) for k in numeric},
+            "ledger": sum_ledgers([r["ledger"] for r in group]),
         })
+    return out
+
+
+RATIOS = ("mean_live", "reads_saved", "per_subtask")  # means: recomputed or dropped, never added up
+
+
+def sum_ledgers(ledgers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts and seconds added up over solves; the peak is the largest, the ratios recomputed."""
+    out: dict[str, Any] = {}
+    for ledger in ledgers:
+        for k, v in ledger.items():
+            if k in RATIOS or isinstance(v, bool) or not isinstance(v, (int, float, dict)):
+                continue
+            if k == "peak_live":
+                out[k] = max(out.get(k, 0), v)
+            elif isinstance(v, dict):
+                if all(isinstance(x, (int, float)) for x in v.values()):
+                    inner = out.setdefault(k, {})
+                    for name, x in v.items():
+                        inner[name] = inner.get(name, 0) + x
+            else:
+                out[k] = out.get(k, 0) + v
+    decoded, reads, unpruned = (out.get(k, 0) for k in ("decoded", "attention_reads", "unpruned_reads"))
+    out["mean_live"] = reads / decoded if decoded else 0.0
+    out["reads_saved"] = 1 - reads / unpruned if unpruned else 0.0
     return out
 
 

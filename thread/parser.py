@@ -24,6 +24,9 @@ from thread.lexer import Lexer, LexerTables, LexFailure
 from thread.tree import Field, Node, TextBuffer, Tree
 
 log = logging.getLogger(__name__)
+# Deeper documents are refused: no task tree needs it, and the tree's and json's recursion would
+# run out of stack long before a parser limit would.
+MAX_NESTING = 256
 
 END = "$END"
 NODE, FIELD = 1, 2
@@ -220,9 +223,13 @@ class Parser:
         if type(chunk) is not str:
             try:
                 chunk = self._decoder.decode(chunk)
-            except UnicodeDecodeError as e:
-                self._fail(len(self.tree.text), f"invalid UTF-8 ({e.reason})", "", [])
-                return self._take()
+            except UnicodeDecodeError as e:  # parse what came before the bad byte, then stop there
+                self._decoder.reset()
+                events = self.feed(e.object[: e.start].decode("utf-8"))
+                if self.error is None:
+                    byte = e.object[e.start]
+                    self._fail(len(self.tree.text), f"invalid UTF-8 byte 0x{byte:02x} ({e.reason})", "", [])
+                return events + self._take()
         self.tree.text.append(chunk)
         lexer = self._lexer
         lexer.feed(chunk)
@@ -282,6 +289,10 @@ class Parser:
         self._starts.append(start)
         self._ends.append(end)
         self._after_push(start, end)
+        if len(self._nodes) > MAX_NESTING + 1:  # the root is not nested
+            text = self.tree.text.slice(start, end)
+            self._fail(start, f"nodes nested deeper than {MAX_NESTING}", text, [], words=False)
+            return False
         rule = tables.default_reduce[states[-1]]
         while rule >= 0 and not self.tree.complete:
             self._reduce(rule)

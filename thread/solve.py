@@ -89,6 +89,8 @@ class Session:
         constrained: bool | None = None,
     ) -> SolveResult:
         # 1) what this solve runs with: tools, rules, budget, grammar
+        if not task.strip():
+            raise ValueError("the task text is empty: give the model something to solve")
         registry = _tool_registry(tools, table, self.config)
         rule_set = load_rules(rules or self.config.get("rules", "collapse"), self.fmt)
         if max_live_tokens is None:

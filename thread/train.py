@@ -1,8 +1,8 @@
 """Train `thread-tiny` from scratch: a BPE tokenizer and a small Llama on live-view windows.
 
-The tokenizer's pre-tokenizer isolates every structural character and separator and keeps
-every other character on its own, so that BPE only merges the JSON scaffolding (keys become
-single tokens) and no token crosses a pruned span's edge. Examples are the `window` rule set's
+The tokenizer's pre-tokenizer cuts the text into the JSON scaffolding runs that lie between two
+places where a prune may start or end, and single characters elsewhere; BPE learns each run as
+one token (a task's whole tool-call head is one token), and no token crosses a pruned span's edge. Examples are the `window` rule set's
 live views (thread.tasks.samples); the loss covers model-written tokens only.
 """
 
@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import random
+import re
 import string
 import time
 from collections.abc import Callable
@@ -23,31 +24,52 @@ from thread.tasks.views import View
 
 log = logging.getLogger(__name__)
 
-_STRING_KEYS = "thought|conclusion|answer|title|key|expression|tool_name"
-_OTHER_KEYS = "reasoning|tooluse|parameters|subtasks|tool_result"
-PRETOKEN_PATTERN = (
-    rf'"(?:{_STRING_KEYS})": "|"(?:{_OTHER_KEYS})": '
-    r'|calculator|lookup| left|follow | hops from |, |[\s\S]'
-)
+# Pretokens: the scaffolding runs that sit between two edges where the runtime may cut (a task's
+# start, the separator after a finished task, a `subtasks` field and its separator, the point
+# where a tool result goes in) become whole pretokens, which BPE then learns as single tokens;
+# every other character stays on its own, so digits and keys are copied one character a token.
+SCAFFOLD = [
+    '{"reasoning": [',
+    '{"thought": "',
+    '", "tooluse": {"tool_name": "lookup", "parameters": {"key": "',
+    '", "tooluse": {"tool_name": "calculator", "parameters": {"expression": "',
+    '{"tooluse": {"tool_name": "calculator", "parameters": {"expression": "',
+    ', "tool_result": "',
+    ', "tool_result": ',
+    '}, "conclusion": "',
+    '", "conclusion": "',
+    '"conclusion": "',
+    '"subtasks": [',
+    '], "answer": "',
+    '"}',
+    '", ',
+    '], ',
+    ', ',
+    ' left',
+    'follow ',
+    ' hops from ',
+]
+PRETOKEN_PATTERN = "|".join(re.escape(p) for p in SCAFFOLD) + r"|[\s\S]"
 SPECIAL_TOKENS = ["<pad>", "<unk>"]
 
 
 @dataclass
 class TrainConfig:
     out: str = "thread/assets/thread-tiny"
-    minutes: float = 55.0
+    minutes: float = 57.0
     steps: int | None = None
     hidden: int = 256
     layers: int = 4
     heads: int = 4
     intermediate: int = 512
     context_window: int = 1024
-    tokens_per_step: int = 2048
+    tokens_per_step: int = 3072
     lr: float = 1.5e-3
     warmup: int = 30
     arith_share: float = 0.4
     seed: int = 0
     threads: int = 2
+    bf16: bool = True  # autocast matmuls to bfloat16 (weights and optimizer stay float32)
     checkpoint_minutes: float = 5.0
     tokenizer_texts: int = 3000
     init: str | None = None  # a saved thread-tiny folder to continue from (its tokenizer too)
@@ -66,7 +88,7 @@ def build_tokenizer(seed: int = 0, num_texts: int = 3000):
         for view in (samples.chain_window, samples.arith_window):
             texts.append(_view_text(view(rng, _char_ids)))
     trainer = trainers.BpeTrainer(
-        vocab_size=384,
+        vocab_size=512,
         min_frequency=2,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=list(string.printable),
@@ -110,8 +132,9 @@ def thread_json(cfg: TrainConfig) -> dict:
         "tools": ["calculator", "lookup"],
         "context_window": cfg.context_window,
         # Wide enough for every trained size (arith at 12 operations nests 11 deep, 3 subtasks
-        # a list); the top-level list is unbounded, since a chain is one task per hop.
-        "bounds": {"max_depth": 24, "max_items": 3, "max_field_chars": 200},
+        # a list; a chain block holds 10 hops); the top-level list is unbounded, since a chain
+        # has one block per ten hops.
+        "bounds": {"max_depth": 24, "max_items": 10, "max_field_chars": 200},
         "families": {
             "arith": {"task_text": "an expression, e.g. ((17+25)*3)-(48-19)", "max_ops_trained": samples.ARITH_MAX_OPS},
             "chain": {"task_text": "follow N hops from KEY", "max_hops_trained": samples.CHAIN_MAX_HOPS},
@@ -138,30 +161,61 @@ def make_model(cfg: TrainConfig, vocab_size: int):
     return LlamaForCausalLM(config)
 
 
-def sample_batch(rng: random.Random, encode, cfg: TrainConfig):
-    """Windows of one family until the padded batch holds `tokens_per_step` tokens."""
-    import torch
+class BatchSampler:
+    """Batches of one family's windows, of similar lengths so that little of a batch is padding.
 
-    family = samples.arith_window if rng.random() < cfg.arith_share else samples.chain_window
-    views: list[View] = []
-    longest = 0
-    while not views or longest * (len(views) + 1) <= cfg.tokens_per_step:
-        v = family(rng, encode)
-        if len(v.ids) > cfg.context_window:
-            continue
-        views.append(v)
-        longest = max(longest, len(v.ids))
-    ids = torch.zeros(len(views), longest, dtype=torch.long)
-    labels = torch.full((len(views), longest), -100, dtype=torch.long)
-    mask = torch.zeros(len(views), longest, dtype=torch.long)
-    for b, v in enumerate(views):
-        row = v.ids
-        ids[b, : len(row)] = torch.tensor(row)
-        mask[b, : len(row)] = 1
-        for p, (t, src) in enumerate(v.new, start=len(v.context)):
-            if src == "model":
-                labels[b, p] = t
-    return ids, mask, labels
+    Each family keeps a pool of fresh windows; a batch starts at a random window of the pool and
+    takes its neighbours by length until the padded batch holds `tokens_per_step` tokens.
+    """
+
+    POOL = 256
+
+    def __init__(self, rng: random.Random, encode, cfg: TrainConfig) -> None:
+        self.rng, self.encode, self.cfg = rng, encode, cfg
+        self.pools: dict[str, list[View]] = {"arith": [], "chain": []}
+
+    def _fill(self, family: str) -> list[View]:
+        draw = samples.arith_window if family == "arith" else samples.chain_window
+        pool = self.pools[family]
+        while len(pool) < self.POOL:
+            v = draw(self.rng, self.encode)
+            if len(v.ids) <= self.cfg.context_window:
+                pool.append(v)
+        pool.sort(key=lambda v: len(v.ids))
+        return pool
+
+    def __call__(self):
+        import torch
+
+        family = "arith" if self.rng.random() < self.cfg.arith_share else "chain"
+        pool = self._fill(family)
+        lo = hi = self.rng.randrange(len(pool))
+        hi += 1
+        while True:  # grow [lo, hi) towards the side whose next window is closer in length
+            longest = len(pool[hi - 1].ids)
+            if lo > 0 and (hi == len(pool) or self.rng.random() < 0.5):
+                cand_lo, cand_hi = lo - 1, hi
+            elif hi < len(pool):
+                cand_lo, cand_hi = lo, hi + 1
+            else:
+                break
+            if len(pool[cand_hi - 1].ids) * (cand_hi - cand_lo) > self.cfg.tokens_per_step:
+                break
+            lo, hi = cand_lo, cand_hi
+        views = pool[lo:hi]
+        del pool[lo:hi]
+        longest = len(views[-1].ids)
+        ids = torch.zeros(len(views), longest, dtype=torch.long)
+        labels = torch.full((len(views), longest), -100, dtype=torch.long)
+        mask = torch.zeros(len(views), longest, dtype=torch.long)
+        for b, v in enumerate(views):
+            row = v.ids
+            ids[b, : len(row)] = torch.tensor(row)
+            mask[b, : len(row)] = 1
+            for p, (t, src) in enumerate(v.new, start=len(v.context)):
+                if src == "model":
+                    labels[b, p] = t
+        return ids, mask, labels
 
 
 def _start(cfg: TrainConfig):
@@ -200,6 +254,7 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
     rng = random.Random(cfg.seed)
     tok, model = _start(cfg)
     encode = encoder_for(tok)
+    next_batch = BatchSampler(rng, encode, cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.01)
     budget_s = cfg.minutes * 60
     out = Path(cfg.out)
@@ -220,8 +275,9 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, mask, labels = sample_batch(rng, encode, cfg)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        ids, mask, labels = next_batch()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -59,13 +59,44 @@ def parse_task(text: str) -> tuple[int, str]:
     return n, key
 
 
+BLOCK = 10
+
+
 def hop_task(remaining: int, key: str, value: str) -> dict:
-    """The gold task of one hop: `remaining` counts this hop."""
+    """The gold task of one hop: `remaining` counts this hop among its block's."""
     return {
         "thought": f"{remaining} left",
         "tooluse": {"tool_name": "lookup", "parameters": {"key": key}, "tool_result": value},
         "conclusion": value,
     }
+
+
+def block_size(remaining: int) -> int:
+    """Hops in the block that starts with `remaining` hops to go."""
+    return remaining % BLOCK or BLOCK
+
+
+def blocks(num_hops: int) -> list[tuple[int, int]]:
+    """(first hop index, hops) of each block of an N-hop chain."""
+    out, start, remaining = [], 0, num_hops
+    while remaining > 0:
+        size = block_size(remaining)
+        out.append((start, size))
+        start, remaining = start + size, remaining - size
+    return out
+
+
+def block_task(num_hops: int, start: int, keys: list[str], first: int = 0) -> dict:
+    """The block that starts at hop `start`; `keys[i]` is the key before hop `first + i`.
+
+    Only the hops from `first` on are written (a window of a long block), so `keys` needs the
+    keys from hop `first` to the block's end.
+    """
+    size = block_size(num_hops - start)
+    hops = [
+        hop_task(start + size - i, keys[i - first], keys[i - first + 1]) for i in range(first, start + size)
+    ]
+    return {"thought": f"{num_hops - start} left", "subtasks": hops, "conclusion": keys[start + size - first]}
 
 
 def follow(table: dict[str, str], start: str, num_hops: int) -> list[str]:
@@ -81,7 +112,7 @@ def follow(table: dict[str, str], start: str, num_hops: int) -> list[str]:
 def gold_document(num_hops: int, keys: list[str]) -> dict:
     """The document a perfect solver writes for the chain `keys` (num_hops + 1 keys)."""
     assert len(keys) == num_hops + 1, f"{len(keys)=} {num_hops=}"
-    tasks = [hop_task(num_hops - i, keys[i], keys[i + 1]) for i in range(num_hops)]
+    tasks = [block_task(num_hops, start, keys[start:], start) for start, _ in blocks(num_hops)]
     return {"reasoning": tasks, "answer": keys[-1]}
 
 

@@ -1,8 +1,8 @@
 """Training windows: one live view plus what the model writes until the next prune.
 
-Windows are drawn directly at any position of an episode (O(1) for `chain`: only the two kept
-siblings and the task being written are generated), weighting the hard cases: the first hop,
-the answer step, countdowns that cross a digit-length boundary, and the largest sizes.
+Windows are drawn directly at any position of an episode (O(1) for `chain`: only the kept
+siblings and the task being written are generated), weighting the hard cases: the first block,
+the answer step, block counters that cross a round number, and the largest sizes.
 """
 
 from __future__ import annotations
@@ -28,49 +28,78 @@ def _boundary(rng: random.Random, hi: int) -> int:
     return max(1, min(hi, base + rng.choice((-2, -1, -1, 0, 0, 1, 1, 2))))
 
 
+def _num_hops(rng: random.Random, max_hops: int) -> int:
+    r = rng.random()
+    if r < 0.3:
+        return _log_uniform(rng, max_hops)
+    if r < 0.45:
+        return _boundary(rng, max_hops)
+    if r < 0.55:
+        return rng.randint(max(1, max_hops - 300), max_hops)
+    return rng.randint(1, max_hops)
+
+
 def chain_window(rng: random.Random, encode: Encoder, max_hops: int = CHAIN_MAX_HOPS) -> View:
-    """The live view before hop j of a random chain (j == N: before the answer)."""
+    """The live view of one step of a random chain, weighting the steps that are rare in an
+    episode: the first block, block heads whose counter borrows, block closes and the answer."""
+    n = _num_hops(rng, max_hops)
+    spans = chain.blocks(n)
     r = rng.random()
-    n = (
-        _log_uniform(rng, max_hops)
-        if r < 0.3
-        else _boundary(rng, max_hops)
-        if r < 0.45
-        else rng.randint(max(1, max_hops - 300), max_hops)
-        if r < 0.55
-        else rng.randint(1, max_hops)
-    )
-    r = rng.random()
-    if r < 0.2:
-        j = 0
+    t = 0
+    if r < 0.1:
+        kind, b = "answer", len(spans) - 1
+    elif r < 0.2:
+        kind, b = "close", rng.randrange(len(spans))
     elif r < 0.3:
-        j = n
-    elif r < 0.45:
-        j = n - _boundary(rng, n)  # remaining count n - j sits next to a round number
-    elif r < 0.5:
-        j = min(n, rng.randint(1, 3))
+        kind, b = "hop", 0
+        t = rng.randrange(spans[0][1])
+    elif r < 0.36:
+        kind, b = "hop", min(1, len(spans) - 1)  # the block counter zeroes N's last digit
+    elif r < 0.5:  # a block head whose counter crosses a round number (300 -> 290, 1000 -> 990)
+        kind = "hop"
+        round_heads = [i for i, (s, _) in enumerate(spans) if i and (n - s) // 10 % 10 in (0, 9)]
+        b = rng.choice(round_heads) if round_heads else rng.randrange(len(spans))
     else:
-        j = rng.randint(0, n)
-    lo = max(0, j - 3)
-    keys = chain.random_chain(rng, min(j + 1, n) - lo + 1)
-    start = keys[0] if lo == 0 else chain.random_key(rng)
-    return chain_view(n, j, start, keys, encode)
+        kind, b = "hop", rng.randrange(len(spans))
+        t = rng.randrange(spans[b][1])
+    keys: dict[int, str] = {}
+    used: set[str] = set()
+
+    def key_at(i: int) -> str:
+        while i not in keys:
+            key = chain.random_key(rng)
+            if key not in used:
+                used.add(key)
+                keys[i] = key
+        return keys[i]
+
+    return chain_view(n, kind, b, t, key_at, encode)
 
 
-def chain_view(n: int, j: int, start: str, keys: list[str], encode: Encoder) -> View:
-    """The live view in which hop j of an n-hop chain is written (j == n: the answer).
+def chain_view(n: int, kind: str, b: int, t: int, key_at, encode: Encoder) -> View:
+    """The live view in which block `b` of an n-hop chain writes hop `t` (`kind` "hop"), its
+    closing conclusion ("close"), or, after the last block, the answer ("answer").
 
-    `keys` are the keys from hop max(0, j - 3) on; only the three finished siblings before hop
-    j are generated, the oldest of which the window prunes when its successor closes.
+    `key_at(i)` is the key before hop i. Only what the view can hold is generated: the two
+    blocks before `b` (collapsed, so one hop each stands for their pruned subtasks) and the last
+    few hops of block `b`.
     """
-    lo, hi = max(0, j - 3), min(j + 1, n)
-    assert len(keys) == hi - lo + 1, f"{len(keys)=} {lo=} {hi=}"
-    tasks = [chain.hop_task(n - i, keys[i - lo], keys[i - lo + 1]) for i in range(lo, hi)]
+    spans = chain.blocks(n)
+    tasks = []
+    for start, size in spans[max(0, b - 2) : b]:
+        first = start + size - 1
+        tasks.append(chain.block_task(n, start, [key_at(first), key_at(first + 1)], first))
+    start, size = spans[b]
+    last = start + (t if kind == "hop" else size - 1)
+    first = max(start, last - 3)
+    tasks.append(chain.block_task(n, start, [key_at(i) for i in range(first, start + size + 1)], first))
+    if kind == "hop":  # the block is still open after hop t
+        tasks[-1]["subtasks"] = tasks[-1]["subtasks"][: last - first + 1]
     doc: dict = {"reasoning": tasks}
-    if j == n:
-        doc["answer"] = keys[-1]
-    text = chain.task_text(n, start)
-    return live_views(gold_stream(PROMPT_TEMPLATE.format(task=text), doc), encode)[-1]
+    if kind == "answer":
+        doc["answer"] = key_at(n)
+    prompt = PROMPT_TEMPLATE.format(task=chain.task_text(n, key_at(0)))
+    return live_views(gold_stream(prompt, doc, open_end=kind == "hop"), encode)[-1]
 
 
 def arith_window(rng: random.Random, encode: Encoder, max_ops: int = ARITH_MAX_OPS) -> View:

@@ -84,7 +84,8 @@ class _Writer:
         if spans:
             self.prunes.append((len(self.segments), spans))
 
-    def task(self, task: dict, siblings: _ListState) -> None:
+    def task(self, task: dict, siblings: _ListState, open_end: bool = False) -> None:
+        """Write `task`; with `open_end` stop after its last subtask, leaving it open."""
         unknown = set(task) - set(FIELD_ORDER)
         assert not unknown, f"{unknown=}"
         start = self.offset
@@ -107,6 +108,8 @@ class _Writer:
                         inner.finished[-1][1] = self.offset + 2
                         self.write(", ")
                     self.task(child, inner)
+                if open_end:
+                    return
                 self.write("]")
                 sub_span = (i, field_start, self.offset)
             else:
@@ -140,8 +143,12 @@ class _Writer:
         self.write("}")
 
 
-def gold_stream(prompt: str, doc: dict, k: int = WINDOW_K) -> Stream:
-    """Write `doc` after `prompt` as the runtime would see it, with the window-rule prunes."""
+def gold_stream(prompt: str, doc: dict, k: int = WINDOW_K, open_end: bool = False) -> Stream:
+    """Write `doc` after `prompt` as the runtime would see it, with the window-rule prunes.
+
+    With `open_end` the stream stops after the last subtask of the last top-level task, as if
+    the model were still writing that task (a training window that ends inside a block).
+    """
     w = _Writer(prompt, k)
     w.write('{"reasoning": [')
     top = _ListState()
@@ -149,7 +156,10 @@ def gold_stream(prompt: str, doc: dict, k: int = WINDOW_K) -> Stream:
         if j:
             top.finished[-1][1] = w.offset + 2
             w.write(", ")
-        w.task(task, top)
+        last = j == len(doc["reasoning"]) - 1
+        w.task(task, top, open_end=open_end and last)
+        if open_end and last:
+            return Stream(w.segments, w.prunes)
     if "answer" in doc:
         w.write(f'], "answer": {json.dumps(doc["answer"], ensure_ascii=False)}}}')
     return Stream(w.segments, w.prunes)
