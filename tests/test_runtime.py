@@ -5,6 +5,7 @@ real BPE tokenizer) drives a tiny random-weight Llama, so the cache work is real
 from __future__ import annotations
 
 import json
+import string
 
 import pytest
 import torch
@@ -104,13 +105,19 @@ def test_a_tool_fault_becomes_the_result_and_the_run_goes_on(smollm2_tokenizer, 
 def test_forced_tokens_after_a_tool_call_are_asked_for_again_after_its_result():
     from transformers import PreTrainedTokenizerFast
 
-    from thread.constrain import Bounds, GrammarConstraint
-    from thread.train import build_tokenizer
+    from tokenizers import Tokenizer, decoders, models
 
-    # thread-tiny's tokenizer splits `}` from `, `: once `calculator` is chosen the grammar
-    # forces `"`, `, `, `"parameters": `, `{`, and after the expression `}` then `, `. The
-    # `, ` is stale as soon as `}` runs the tool, which writes `, "tool_result": ...` itself.
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=build_tokenizer(num_texts=200), unk_token="<unk>")
+    from thread.constrain import Bounds, GrammarConstraint
+
+    # A tokenizer of single characters: once `calculator` is chosen the grammar forces every
+    # character up to the expression, and after the expression's `"` it forces `}` then `,`.
+    # The `,` is stale as soon as `}` runs the tool, which writes `, "tool_result": ...` itself.
+    # (thread-tiny's own tokenizer holds whole scaffolding runs as tokens beside their single
+    # characters, so its grammar seldom forces anything.)
+    chars = {c: i for i, c in enumerate(["<pad>", "<unk>", *string.printable])}
+    backend = Tokenizer(models.BPE(vocab=chars, merges=[], unk_token="<unk>"))
+    backend.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])  # as thread-tiny
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
     tools = builtin_tools()
     controller = Controller(FMT, load_rules("window", FMT), tokenizer, tools=tools)
     constraint = GrammarConstraint(tokenizer, FMT, Bounds(max_depth=4), tools=tools.declarations())

@@ -1,10 +1,13 @@
 """Family `chain`: follow N hops through a `lookup` table (key -> key).
 
-Task text: `follow N hops from KEY`; the table is a JSON object mapping key -> key. Each hop is
-one top-level task whose thought is a countdown (`"N left"` on the first hop, `"1 left"` on
-the last), whose tool call looks up the key concluded by the previous sibling (or the prompt's
-key for the first hop) and whose conclusion is the looked-up key. The state a hop needs is
-always in the last finished sibling, so the `window` rule keeps the live view flat.
+Task text: `follow N hops from KEY`; the table is a JSON object mapping key -> key. The hops go
+in blocks of ten. Each block is a top-level task whose thought is the hops still to go (`"347
+left"`, then `"340 left"`, `"330 left"` ... `"10 left"`: the first block takes `N % 10` hops, or
+ten) and whose subtasks are its hops. A hop's thought counts down inside the block (`"7 left"`
+... `"1 left"`), its tool call looks up the key concluded by the previous hop (the prompt's key
+for the very first) and its conclusion is the looked-up key; a block concludes its last hop's
+key. Each counter is a small edit of the one before it (zero the last digit, or one ten less),
+and the state a step needs is always in the last finished sibling, so the `window` rule keeps the live view flat.
 """
 
 from __future__ import annotations

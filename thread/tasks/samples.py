@@ -23,19 +23,22 @@ def _log_uniform(rng: random.Random, hi: int) -> int:
 
 
 def _boundary(rng: random.Random, hi: int) -> int:
-    """A number next to a power of ten or a round number, at most `hi`."""
-    base = rng.choice((10, 100, 1000, 10, 100, 1000, 20, 50, 200, 500, 1100, 1200, 1500))
-    return max(1, min(hi, base + rng.choice((-2, -1, -1, 0, 0, 1, 1, 2))))
+    """A number just below or above a round one (10, 100, 1000, 500, ...), at most `hi`: the
+    first hops and block counters of such a chain change the number of digits or borrow."""
+    base = rng.choice((10, 20, 50, 100, 200, 300, 500, 1000, 1000, 1100, 1200, 1500, 2000))
+    return max(1, min(hi, base + rng.randint(-2, 10)))
 
 
 def _num_hops(rng: random.Random, max_hops: int) -> int:
     r = rng.random()
-    if r < 0.3:
+    if r < 0.25:
         return _log_uniform(rng, max_hops)
     if r < 0.45:
         return _boundary(rng, max_hops)
-    if r < 0.55:
-        return rng.randint(max(1, max_hops - 300), max_hops)
+    if r < 0.6:  # the largest third: four-digit counters
+        return rng.randint(max(1, max_hops * 2 // 3), max_hops)
+    if r < 0.7:  # a first block of ten hops or of one, which the next counters must tell apart
+        return min(max_hops, 10 * _log_uniform(rng, max_hops // 10) + rng.choice((0, 1)))
     return rng.randint(1, max_hops)
 
 
@@ -55,7 +58,9 @@ def chain_window(rng: random.Random, encode: Encoder, max_hops: int = CHAIN_MAX_
         t = rng.randrange(spans[0][1])
     elif r < 0.36:
         kind, b = "hop", min(1, len(spans) - 1)  # the block counter zeroes N's last digit
-    elif r < 0.5:  # a block head whose counter crosses a round number (300 -> 290, 1000 -> 990)
+    elif r < 0.42:
+        kind, b = "hop", min(2, len(spans) - 1)  # the first ten off a round counter
+    elif r < 0.56:  # a block head whose counter crosses a round number (300 -> 290, 1000 -> 990)
         kind = "hop"
         round_heads = [i for i, (s, _) in enumerate(spans) if i and (n - s) // 10 % 10 in (0, 9)]
         b = rng.choice(round_heads) if round_heads else rng.randrange(len(spans))
