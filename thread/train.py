@@ -2,8 +2,9 @@
 
 The tokenizer's pre-tokenizer cuts the text into the JSON scaffolding runs that lie between two
 places where a prune may start or end, and single characters elsewhere; BPE learns each run as
-one token (a task's whole tool-call head is one token), and no token crosses a pruned span's edge. Examples are the `window` rule set's
-live views (thread.tasks.samples); the loss covers model-written tokens only.
+one token (a task's whole tool-call head is one token), and no token crosses a pruned span's
+edge. Examples are the `window` rule set's live views (thread.tasks.samples); the loss covers
+model-written tokens only.
 """
 
 from __future__ import annotations
