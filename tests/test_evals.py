@@ -1,9 +1,13 @@
-"""The eval summary: ledgers of several solves add up counts and recompute ratios."""
+"""Eval runs: a long horizon gets room for its whole document; summaries add up ledgers."""
 
 from __future__ import annotations
 
-from thread.evals import summarize, sum_ledgers
+import json
+from types import SimpleNamespace
+
+from thread.evals import run_one, summarize, sum_ledgers
 from thread.ledger import Ledger
+from thread.tasks import make
 
 
 def _ledger(decoded: int, reads: int, unpruned: int, peak: int) -> dict:
@@ -32,3 +36,18 @@ def test_summarize_groups_by_suite_size_and_pruning() -> None:
     out = summarize(rows)
     assert [(r["pruning"], r["n"], r["accuracy"]) for r in out] == [(True, 2, 0.5), (False, 1, 1.0)]
     assert out[0]["ledger"]["reads_saved"] == 0.5
+
+
+def test_a_thousand_hops_are_not_cut_by_the_default_token_cap():
+    instance = make("chain", 1000, 0)
+    asked: dict = {}
+
+    class Session:
+        def solve(self, text, **kwargs):
+            asked.update(kwargs, text=text)
+            return SimpleNamespace(answer=instance.answer, status="done", ledger=_ledger(10, 40, 80, 7))
+
+    row = run_one(Session(), instance, rules="window", budget=None, trace=None)
+    assert asked["text"] == "follow 1000 hops from " + instance.document["reasoning"][0]["subtasks"][0]["tooluse"]["parameters"]["key"]
+    assert asked["max_new_tokens"] == len(json.dumps(instance.document)) + 256 > 4096
+    assert row["correct"] and row["peak_live"] == 7

@@ -8,6 +8,7 @@ module measures and writes results; the CLI draws the progress bar and the table
 
 from __future__ import annotations
 
+import json
 import logging
 import statistics
 import time
@@ -57,7 +58,12 @@ def get_suite(name: str, sizes: list[int] | None = None, seeds: int | None = Non
 def run_one(session: Any, instance: Instance, *, rules: str, budget: int | None, trace: Path | None) -> dict[str, Any]:
     """Solve one instance; the row records the answer check, live sizes, trace tokens and ledger."""
     t0 = time.perf_counter()
-    result = session.solve(instance.text, table=instance.table, rules=rules, max_live_tokens=budget, trace=trace)
+    # Room for the whole gold document (a token holds at least one character), so that a long
+    # horizon is never cut by the default token cap; a model that loops still stops there.
+    cap = len(json.dumps(instance.document)) + 256
+    result = session.solve(
+        instance.text, table=instance.table, rules=rules, max_live_tokens=budget, trace=trace, max_new_tokens=cap
+    )
     ledger = result.ledger
     return {
         "family": instance.family, "size": instance.size, "rules": rules, "pruning": rules != "none",

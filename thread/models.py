@@ -294,6 +294,11 @@ def load_model(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch_dtype = _as_dtype(dtype)
+    if device is not None:  # a bad device name fails here, before any weights are read
+        try:
+            torch.device(device)
+        except RuntimeError as exc:
+            raise ValueError(f"device {device!r}: {exc}") from None
     source = resolve(name_or_path, gguf_file)
     _require_weights(source)
 
@@ -315,7 +320,10 @@ def load_model(
 
     # 3) placement
     if device_map is None:
-        model = model.to(device or "cpu")
+        try:
+            model = model.to(device or "cpu")
+        except (RuntimeError, AssertionError) as exc:  # a device this torch build or machine lacks
+            raise ValueError(f"device {device!r}: {exc}") from None
     model.eval()
     logger.debug("loaded %s from %s (%s)", name_or_path, location, model.dtype)
     return model, tokenizer

@@ -93,8 +93,8 @@ class Session:
             raise ValueError("the task text is empty: give the model something to solve")
         registry = _tool_registry(tools, table, self.config)
         rule_set = load_rules(rules or self.config.get("rules", "collapse"), self.fmt)
-        if max_live_tokens is None:
-            max_live_tokens = self.config.get("max_live_tokens")
+        if max_live_tokens is None:  # the model's own window, where its config declares one
+            max_live_tokens = self.config.get("max_live_tokens") or self.config.get("context_window")
         if constrained is None:
             constrained = bool(self.config.get("constrained", True))
         constraint = self._constraint(registry) if constrained else None
