@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from thread.evals import run_one, summarize, sum_ledgers
+from thread.evals import plot, run_one, summarize, sum_ledgers
 from thread.ledger import Ledger
 from thread.tasks import make
 
@@ -51,3 +51,13 @@ def test_a_thousand_hops_are_not_cut_by_the_default_token_cap():
     assert asked["text"] == "follow 1000 hops from " + instance.document["reasoning"][0]["subtasks"][0]["tooluse"]["parameters"]["key"]
     assert asked["max_new_tokens"] == len(json.dumps(instance.document)) + 256 > 4096
     assert row["correct"] and row["peak_live"] == 7
+
+
+def test_the_plot_is_a_png_of_both_panels(tmp_path):
+    rows = [
+        {"suite": "chain-small", "size": size, "pruning": on, "accuracy": acc, "peak_live": peak, "trace_tokens": 25 * size}
+        for size, on, acc, peak in [(10, True, 1.0, 100), (30, True, 1.0, 131), (10, False, 0.0, 1003), (30, False, 0.0, 600)]
+    ]
+    plot(rows, tmp_path / "plot.png", context_window=1024)
+    data = (tmp_path / "plot.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(data[16:20], "big") == 1100  # 10 in at 110 dpi

@@ -167,7 +167,10 @@ def plot(summary: list[dict[str, Any]], path: Path, context_window: int | None =
         live.axhline(context_window, color="grey", lw=1, label=f"context window {context_window}")
     acc.set(xlabel="horizon (size)", ylabel="exact accuracy (%)", ylim=(-5, 105), xscale="log")
     live.set(xlabel="horizon (size)", ylabel="tokens", xscale="log", yscale="log")
+    horizons = sorted({r["size"] for r in summary})
     for ax in (acc, live):
+        ax.set_xticks(horizons, [f"{h:,}" for h in horizons])  # the sizes run, not powers of ten
+        ax.minorticks_off()
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(", ".join(sorted({r["suite"] for r in summary})))
