@@ -51,6 +51,8 @@ def test_batch_masks_everything_but_model_tokens(tokenizer) -> None:
         trained = labels != -100
         assert 0 < int(trained.sum()) < int(mask.sum())
         assert not bool((trained & (mask == 0)).any())
+        assert bool((ids[trained] == labels[trained]).all())
+        assert not bool(trained[:, 0].any())  # the prompt is never a target
 
 
 @pytest.mark.slow
