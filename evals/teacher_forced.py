@@ -6,6 +6,7 @@ all the state (the `window` rule set), an episode whose views are all right is e
 greedy decoding in the runtime would write, so "exact episodes" is the solve accuracy.
 
     .venv/bin/python evals/teacher_forced.py [--model DIR] [--suite chain] [--sizes 10,100]
+    .venv/bin/python evals/teacher_forced.py --expressions evals/examples/expressions.txt
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from thread.tasks import make  # noqa: E402
+from thread.tasks import arith, make  # noqa: E402
 from thread.tasks.samples import episode_views  # noqa: E402
 from thread.tasks.views import View  # noqa: E402
 from thread.train import encoder_for  # noqa: E402
@@ -68,39 +69,48 @@ def views_correct(model, views: list[View], tokens_per_batch: int = 16384) -> li
 
 def evaluate(model, tokenizer, family: str, sizes: list[int], seeds: int) -> list[dict]:
     """One row per size: per-view accuracy, exact episodes, live and unpruned token counts."""
+    return [
+        _row(model, tokenizer, family, size, [make(family, size, seed) for seed in range(seeds)])
+        for size in sizes
+    ]
+
+
+def read_expressions(path: Path) -> list:
+    """Instances for the arith expressions in `path`, one a line (`#` starts a comment)."""
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [arith.solve_gold(line) for line in lines if line and not line.startswith("#")]
+
+
+def _row(model, tokenizer, family: str, size, instances: list) -> dict:
     encode = encoder_for(tokenizer)
-    rows = []
-    for size in sizes:
-        t0 = time.monotonic()
-        num_views = num_right = num_exact = 0
-        peak, unpruned, first_fail = [], [], []
-        for seed in range(seeds):
-            inst = make(family, size, seed)
-            views = episode_views(inst, encode)
-            ok = views_correct(model, views)
-            num_views += len(ok)
-            num_right += sum(ok)
-            num_exact += all(ok)
-            peak.append(max(len(v.ids) for v in views))
-            unpruned.append(len(views[0].context) + sum(len(v.new) for v in views))
-            if not all(ok):
-                first_fail.append(ok.index(False))
-        rows.append(
-            {
-                "family": family,
-                "size": size,
-                "episodes": seeds,
-                "exact": num_exact / seeds,
-                "view_accuracy": num_right / num_views,
-                "views": num_views,
-                "peak_live_tokens": max(peak),
-                "mean_peak_live_tokens": sum(peak) / len(peak),
-                "unpruned_tokens": sum(unpruned) / len(unpruned),
-                "first_failing_view": first_fail,
-                "seconds": time.monotonic() - t0,
-            }
-        )
-    return rows
+    t0 = time.monotonic()
+    num_views = num_right = num_exact = 0
+    peak, unpruned, first_fail, failed = [], [], [], []
+    for inst in instances:
+        views = episode_views(inst, encode)
+        ok = views_correct(model, views)
+        num_views += len(ok)
+        num_right += sum(ok)
+        num_exact += all(ok)
+        peak.append(max(len(v.ids) for v in views))
+        unpruned.append(len(views[0].context) + sum(len(v.new) for v in views))
+        if not all(ok):
+            first_fail.append(ok.index(False))
+            failed.append(inst.text)
+    return {
+        "family": family,
+        "size": size,
+        "episodes": len(instances),
+        "exact": num_exact / len(instances),
+        "view_accuracy": num_right / num_views,
+        "views": num_views,
+        "peak_live_tokens": max(peak),
+        "mean_peak_live_tokens": sum(peak) / len(peak),
+        "unpruned_tokens": sum(unpruned) / len(unpruned),
+        "first_failing_view": first_fail,
+        "failed": failed,
+        "seconds": time.monotonic() - t0,
+    }
 
 
 def main() -> None:
@@ -109,6 +119,9 @@ def main() -> None:
     ap.add_argument("--suite", action="append", help="suite name(s) from suites.toml (default: arith, chain)")
     ap.add_argument("--sizes", help="comma-separated sizes overriding the suite's")
     ap.add_argument("--seeds", type=int, help="instances per size overriding the suite's")
+    ap.add_argument(
+        "--expressions", type=Path, help="also check the arith expressions in this file, one a line"
+    )
     ap.add_argument("--json", help="write the rows to this file")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -120,17 +133,25 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     suites = load_suites()
     rows = []
-    for name in args.suite or ["arith", "chain"]:
+    jobs = []
+    for name in args.suite or ([] if args.expressions else ["arith", "chain"]):
         suite = suites[name]
         sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else suite["sizes"]
-        for row in evaluate(model, tokenizer, suite["family"], sizes, args.seeds or suite["seeds"]):
-            rows.append(row)
-            print(
-                f"{row['family']:6} size {row['size']:5}  views {row['view_accuracy']:.4%}  "
-                f"exact {row['exact']:.0%} of {row['episodes']}  peak live {row['peak_live_tokens']}  "
-                f"unpruned {row['unpruned_tokens']:.0f}  ({row['seconds']:.0f}s)",
-                flush=True,
-            )
+        seeds = args.seeds or suite["seeds"]
+        for size in sizes:
+            instances = [make(suite["family"], size, s) for s in range(seeds)]
+            jobs.append((suite["family"], size, instances))
+    if args.expressions:
+        jobs.append(("arith", args.expressions.name, read_expressions(args.expressions)))
+    for family, size, instances in jobs:
+        row = _row(model, tokenizer, family, size, instances)
+        rows.append(row)
+        print(
+            f"{row['family']:6} size {row['size']:5}  views {row['view_accuracy']:.4%}  "
+            f"exact {row['exact']:.0%} of {row['episodes']}  peak live {row['peak_live_tokens']}  "
+            f"unpruned {row['unpruned_tokens']:.0f}  ({row['seconds']:.0f}s)",
+            flush=True,
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -61,3 +61,22 @@ def test_the_plot_is_a_png_of_both_panels(tmp_path):
     plot(rows, tmp_path / "plot.png", context_window=1024)
     data = (tmp_path / "plot.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(data[16:20], "big") == 1100  # 10 in at 110 dpi
+
+
+def test_eval_command_writes_each_solve_and_its_trace_as_it_goes(tmp_path):
+    from typer.testing import CliRunner
+
+    from thread.cli import app
+
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(
+        app, ["eval", "chain-small", "--sizes", "1", "--seeds", "2", "--pruning", "on", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [(r["size"], r["seed"], r["pruning"]) for r in rows] == [(1, 0, True), (1, 1, True)]
+    assert sorted(p.name for p in (out / "traces").iterdir()) == [
+        "chain-1-0-window.jsonl", "chain-1-1-window.jsonl"
+    ]
+    assert json.loads((out / "results.json").read_text()) == rows
+    assert "thread eval" in result.output and "exact" in result.output

@@ -18,6 +18,9 @@ from thread.solve import Session
         (["--table", "/nonexistent.json", "follow 3 hops from a"], "error: lookup table '/nonexistent.json'"),
         (["  "], "error: the task text is empty"),
         (["--device", "tpu", "1+2"], "error: device 'tpu'"),
+        (["follow 3 hops from a"], "error: task 'follow 3 hops from a' follows a lookup chain but no table"),
+        (["(17+25"], "error: expression '(17+25': at character 6"),
+        (["follow 0 hops from a"], "N must be >= 1"),
     ],
 )
 def test_a_bad_option_is_one_line_and_exit_2(args, message, tmp_path):
@@ -35,3 +38,34 @@ def test_a_task_longer_than_the_models_window_stops_at_once_with_the_window_name
     result = Session("thread-tiny").solve("1+" * 600 + "1", trace=tmp_path / "t.jsonl")
     assert result.status == "budget" and result.ledger["decoded"] == 0
     assert "over the budget max_live_tokens=1024" in result.message
+
+
+def test_a_task_outside_the_models_families_is_warned_about_and_still_run(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="thread"):
+        result = Session("thread-tiny").solve("hello there", max_new_tokens=3, trace=tmp_path / "t.jsonl")
+    assert result.status == "max_tokens"
+    assert "fits none of the families this model was trained on" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("task", "warning"),
+    [
+        ("follow 3 hops from a", "key 'a' has 1 characters; this model was trained on keys of 2 to 8"),
+        ("follow 2000 hops from ab", "2000 hops is more than the 1500 this model was trained on"),
+        ("+".join(["1"] * 14), "13 operations is more than the 12 this model was trained on"),
+    ],
+)
+def test_a_task_outside_the_trained_range_is_warned_about(task, warning, caplog):
+    from thread.solve import _check_family_task
+
+    config = {"families": {
+        "arith": {"max_ops_trained": 12},
+        "chain": {"max_hops_trained": 1500, "key_lengths_trained": [2, 8]},
+    }}
+    with caplog.at_level("WARNING", logger="thread"):
+        _check_family_task(task, {"a": "b"}, None, config)
+    assert warning in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="thread"):
+        _check_family_task("follow 3 hops from ab", {"ab": "cd"}, None, config)
+    assert caplog.text == ""

@@ -198,3 +198,35 @@ def test_every_chain_window_is_a_view_of_the_episode(n: int) -> None:
             assert window.new[-1] == (ord("}"), "model")
     assert all(w in episode for w in windows)
     assert windows[-1] == episode[-1]
+
+
+@pytest.mark.parametrize("size", [4, 12])
+def test_arith_gold_tool_results_are_what_the_calculator_returns(size: int) -> None:
+    from thread.tools.calculator import calculate
+
+    def calls(tasks):
+        for t in tasks:
+            if "tooluse" in t:
+                yield t["tooluse"]
+            yield from calls(t.get("subtasks", []))
+
+    for seed in range(10):
+        for call in calls(make("arith", size, seed).document["reasoning"]):
+            assert calculate(call["parameters"]["expression"]) == call["tool_result"], call
+
+
+def test_arith_refuses_nesting_deeper_than_the_limit() -> None:
+    deep = "(" * 101 + "1" + ")" * 101
+    with pytest.raises(TaskTextError, match="nest 101 deep"):
+        arith.parse(deep)
+    assert arith.gold_document("(" * 100 + "1" + ")" * 100)["answer"] == "1"
+
+
+def test_hand_written_expressions_have_gold_answers_equal_to_python() -> None:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "evals" / "examples" / "expressions.txt"
+    lines = [s.strip() for s in path.read_text().splitlines() if s.strip() and not s.startswith("#")]
+    assert len(lines) >= 20
+    for line in lines:
+        assert arith.solve_gold(line).answer == str(eval(line)), line

@@ -91,6 +91,7 @@ class Session:
         # 1) what this solve runs with: tools, rules, budget, grammar
         if not task.strip():
             raise ValueError("the task text is empty: give the model something to solve")
+        _check_family_task(task, table, tools, self.config)
         registry = _tool_registry(tools, table, self.config)
         rule_set = load_rules(rules or self.config.get("rules", "collapse"), self.fmt)
         if max_live_tokens is None:  # the model's own window, where its config declares one
@@ -142,6 +143,50 @@ def solve(task: str, *, model: str = DEFAULT_MODEL, **options: Any) -> SolveResu
     load_keys = {"dtype", "device", "device_map", "gguf_file", "format"}
     session = Session(model, **{k: options.pop(k) for k in list(options) if k in load_keys})
     return session.solve(task, **options)
+
+
+def _check_family_task(task: str, table: Any, tools: Any, config: dict) -> None:
+    """For a model trained on task families (its config lists `families`): refuse a task that
+    cannot be solved as written (a chain without a table, a malformed expression) before any
+    decoding, and warn when the text fits none of the families or lies outside what was trained."""
+    families = config.get("families") or {}
+    if not families:
+        return
+    from thread.tasks import arith, chain
+
+    if "chain" in families and chain.TASK_RE.fullmatch(task):
+        num_hops, key = chain.parse_task(task)  # N >= 1, key shape
+        if table is None and not isinstance(tools, ToolRegistry):
+            raise ValueError(
+                f"task {task!r} follows a lookup chain but no table was given "
+                "(Python: table=PATH or dict; CLI: --table FILE)"
+            )
+        spec = families["chain"]
+        lo, hi = spec.get("key_lengths_trained", (1, 12))
+        if not lo <= len(key) <= hi:
+            logger.warning(
+                "key %r has %d characters; this model was trained on keys of %d to %d",
+                key, len(key), lo, hi,
+            )
+        if num_hops > spec.get("max_hops_trained", num_hops):
+            logger.warning(
+                "%d hops is more than the %d this model was trained on",
+                num_hops, spec["max_hops_trained"],
+            )
+        return
+    if "arith" in families and set(task) <= arith.ALLOWED | set(" \t"):
+        text, _ = arith.parse(task)  # a TaskTextError names the character
+        num_ops = sum(text.count(op) for op in "+-*")
+        if num_ops > families["arith"].get("max_ops_trained", num_ops):
+            logger.warning(
+                "%d operations is more than the %d this model was trained on",
+                num_ops, families["arith"]["max_ops_trained"],
+            )
+        return
+    logger.warning(
+        "task %r fits none of the families this model was trained on (%s); expect a guess",
+        task, ", ".join(f"{name}: {spec.get('task_text', '?')}" for name, spec in families.items()),
+    )
 
 
 def _tool_registry(tools: Any, table: Any, config: dict) -> ToolRegistry:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from thread.tasks import samples
+from thread.tasks import chain, samples
 from thread.tasks.views import View
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,11 @@ def thread_json(cfg: TrainConfig) -> dict:
         "bounds": {"max_depth": 24, "max_items": 10, "max_field_chars": 200},
         "families": {
             "arith": {"task_text": "an expression, e.g. ((17+25)*3)-(48-19)", "max_ops_trained": samples.ARITH_MAX_OPS},
-            "chain": {"task_text": "follow N hops from KEY", "max_hops_trained": samples.CHAIN_MAX_HOPS},
+            "chain": {
+                "task_text": "follow N hops from KEY",
+                "max_hops_trained": samples.CHAIN_MAX_HOPS,
+                "key_lengths_trained": list(chain.KEY_LENGTHS),
+            },
         },
     }
 

@@ -5,6 +5,8 @@ Each module in this package registers its commands on `app`; this file only impo
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 app = typer.Typer(
@@ -15,9 +17,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 @app.callback()
 def _root() -> None:
     """Run a reasoning model as a tree of tasks inside a bounded KV cache."""
+    # The library logs with a NullHandler; the command line shows its warnings on stderr.
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    root = logging.getLogger("thread")
+    if not any(isinstance(h, RichHandler) for h in root.handlers):
+        handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False)
+        handler.setLevel(logging.WARNING)
+        root.addHandler(handler)
 
 
 # Command modules register themselves on `app` when imported (keep this list sorted).

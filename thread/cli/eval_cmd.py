@@ -23,7 +23,7 @@ def eval_(
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Instances per size, overriding the suite's."),
     model: str = typer.Option("thread-tiny", "--model", "-m", help="Registry name or folder."),
     pruning: str = typer.Option("both", "--pruning", help="on, off or both."),
-    out: Path = typer.Option(Path("runs/eval"), "--out", help="Folder for results.json, summary.json and plot.png."),
+    out: Path = typer.Option(Path("runs/eval"), "--out", help="Folder for results.jsonl (a row per solve, written as it goes), traces/, results.json, summary.json and plot.png."),
 ) -> None:
     """Run SUITE and report accuracy, peak/mean live tokens, trace tokens, wall time, ledger."""
     from thread.evals import get_suite, plot, run_suite, summarize
@@ -40,18 +40,24 @@ def eval_(
     with console.status(f"loading {model}"):
         session = Session(model)
     total = len(chosen.sizes) * chosen.seeds * len(modes)
+    out.mkdir(parents=True, exist_ok=True)
+    progress_rows = (out / "results.jsonl").open("w")  # each solve as it ends: an interrupted run keeps them
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         bar = progress.add_task(f"{chosen.name}", total=total)
 
         def on_row(row: dict) -> None:
+            progress_rows.write(json.dumps(row, default=str) + "\n")
+            progress_rows.flush()
             mark = "ok" if row["correct"] else row["status"]
             progress.update(bar, advance=1, description=f"{chosen.name} size {row['size']} seed {row['seed']} {mark}")
 
-        rows = run_suite(session, chosen, pruning=modes, on_row=on_row)
+        try:
+            rows = run_suite(session, chosen, pruning=modes, trace_dir=out / "traces", on_row=on_row)
+        finally:
+            progress_rows.close()
 
     summary = summarize(rows)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     plot(summary, out / "plot.png", session.config.get("context_window"))
@@ -60,9 +66,10 @@ def eval_(
 
 
 def _table(summary: list[dict]) -> Table:
-    table = Table(title="thread eval")
-    for col in ("suite", "size", "pruning", "n", "accuracy", "peak live", "mean live", "trace tokens", "s/solve", "status"):
-        table.add_column(col, justify="right")
+    # Short headers, so that the table fits an 80-column terminal; results.json has every field.
+    table = Table(title="thread eval (live and trace in tokens)")
+    for col in ("suite", "size", "prune", "n", "exact", "peak live", "mean live", "trace", "s/solve", "status"):
+        table.add_column(col, justify="right", overflow="fold")
     for s in summary:
         table.add_row(
             s["suite"], str(s["size"]), "on" if s["pruning"] else "off", str(s["n"]), f"{s['accuracy']:.0%}",

@@ -10,12 +10,14 @@ conclusion is the value; the top-level conclusion is copied into `answer`.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
 from thread.tasks import Instance, TaskTextError
 
 ALLOWED = set("0123456789+-*()")
+MAX_NESTING = 100  # the parser and the gold tree recurse once per level
 
 
 @dataclass
@@ -88,6 +90,11 @@ def parse(expression: str) -> tuple[str, Node]:
         raise TaskTextError(
             f"expression {expression!r}: only digits, + - * ( ) and spaces are allowed"
             + (f", got {''.join(sorted(bad))!r}" if bad else ", got an empty text")
+        )
+    nesting = max(itertools.accumulate({"(": 1, ")": -1}.get(c, 0) for c in s))
+    if nesting > MAX_NESTING:
+        raise TaskTextError(
+            f"expression {expression!r}: parentheses nest {nesting} deep, more than {MAX_NESTING}"
         )
     p = _Parser(s, expression)
     root = p.expr()

@@ -21,16 +21,17 @@ from thread.tasks import Instance, TaskTextError
 KEY_RE = re.compile(r"[a-z0-9]{1,12}")
 TASK_RE = re.compile(r"\s*follow\s+(\d+)\s+hops?\s+from\s+(\S+)\s*")
 KEY_CHARS = string.ascii_lowercase + string.digits
+KEY_LENGTHS = (2, 8)  # shortest and longest generated key
 
 
 def random_key(rng: random.Random) -> str:
-    """A key of 2-8 characters from [a-z0-9], with a bias towards familiar shapes."""
+    """A key of KEY_LENGTHS characters from [a-z0-9], with a bias towards familiar shapes."""
     shape = rng.random()
     if shape < 0.3:
         return rng.choice(string.ascii_lowercase) + str(rng.randrange(10 ** rng.randint(1, 5)))
     if shape < 0.4:
         return str(rng.randrange(10 ** rng.randint(2, 6))).zfill(rng.randint(2, 4))
-    return "".join(rng.choice(KEY_CHARS) for _ in range(rng.randint(2, 8)))
+    return "".join(rng.choice(KEY_CHARS) for _ in range(rng.randint(*KEY_LENGTHS)))
 
 
 def random_chain(rng: random.Random, length: int) -> list[str]:

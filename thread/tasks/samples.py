@@ -50,6 +50,9 @@ def chain_window(rng: random.Random, encode: Encoder, max_hops: int = CHAIN_MAX_
     r = rng.random()
     t = 0
     if r < 0.1:
+        if rng.random() < 0.3:  # a chain of one or two blocks: answer, not another block
+            n = rng.randint(1, 20)
+            spans = chain.blocks(n)
         kind, b = "answer", len(spans) - 1
     elif r < 0.2:
         kind, b = "close", rng.randrange(len(spans))
