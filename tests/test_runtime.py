@@ -248,3 +248,22 @@ def test_sampling_with_a_seed_is_reproducible_and_top_p_near_zero_is_greedy():
     assert pick(logits, Sampling(1.0, 1e-9, 0), torch.Generator().manual_seed(0)) == int(logits.argmax())
     with pytest.raises(ValueError, match="top_p"):
         Sampling(top_p=0)
+
+
+def test_an_expression_is_read_through_its_tape_table_and_the_window_keeps_steps_flat(smollm2_tokenizer, tiny_llama):
+    from thread.tasks import arith
+
+    expr = "1+2*3-(4+5*(6-7))*8+9"
+    doc = arith.gold_document(expr)
+    loop = run(smollm2_tokenizer, tiny_llama, doc, "window", tools=builtin_tools(table=arith.tape_table(expr)))
+    ctl = loop.controller
+    tokens = arith.tape(expr)
+    reads = [c for c in ctl.tool_calls if c.name == "lookup"]
+    # every token is read once, in order, then the closing `)` past the end
+    assert [c.arguments["key"] for c in reads] == [str(i) for i in range(len(tokens) + 1)]
+    assert [c.result for c in reads] == tokens + [")"]
+    assert [c.result for c in ctl.tool_calls if c.name == "calculator"] == [6, 7, -1, -5, -1, -8, 15, 24]
+    assert doc["answer"] == str(eval(expr)) == "24"
+    # under `window` only the last two top-level steps stay, and they hold the state
+    text = live_text(loop, smollm2_tokenizer)
+    assert text.count('"thought"') == 2 and '"conclusion": "22:24)"}], "answer": "24"}' in text

@@ -56,16 +56,28 @@ def test_a_task_outside_the_models_families_is_warned_about_and_still_run(tmp_pa
     ],
 )
 def test_a_task_outside_the_trained_range_is_warned_about(task, warning, caplog):
-    from thread.solve import _check_family_task
+    from thread.solve import _family_table
 
     config = {"families": {
         "arith": {"max_ops_trained": 12},
         "chain": {"max_hops_trained": 1500, "key_lengths_trained": [2, 8]},
     }}
     with caplog.at_level("WARNING", logger="thread"):
-        _check_family_task(task, {"a": "b"}, None, config)
+        _family_table(task, {"a": "b"}, None, config)
     assert warning in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="thread"):
-        _check_family_task("follow 3 hops from ab", {"ab": "cd"}, None, config)
+        _family_table("follow 3 hops from ab", {"ab": "cd"}, None, config)
     assert caplog.text == ""
+
+
+def test_an_expression_is_given_its_tape_table_and_another_table_is_refused():
+    from thread.solve import _family_table
+
+    config = {"families": {"arith": {"format": "tape"}}}
+    assert _family_table(" 1 + 23", None, None, config) == {"0": "1", "1": "+", "2": "23", "3": ")"}
+    assert _family_table("1+2", {"0": "1", "1": "+", "2": "2", "3": ")"}, None, config)["3"] == ")"
+    with pytest.raises(ValueError, match="reads from a table of its own tokens"):
+        _family_table("1+2", {"a": "b"}, None, config)
+    # a model whose arith family is not read from a tape keeps the table it is given
+    assert _family_table("1+2", None, None, {"families": {"arith": {}}}) is None

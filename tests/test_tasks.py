@@ -33,7 +33,8 @@ from thread.tasks.views import (
 def test_arith_gold_answer_is_exact(text: str, answer: str) -> None:
     doc = arith.gold_document(text)
     assert doc["answer"] == answer
-    assert doc["reasoning"][0]["conclusion"] == answer
+    end = len(arith.tape(text)) + 1  # the last step read the closing `)` past the last token
+    assert doc["reasoning"][-1]["conclusion"] == f"{end}:{answer})"
 
 
 @pytest.mark.parametrize("text", ["", "1+", "(1+2", "1/2", "1+-2", "a+1", "1)"])
@@ -42,19 +43,71 @@ def test_arith_rejects_bad_expressions_with_position(text: str) -> None:
         arith.parse(text)
 
 
-def test_arith_thought_marks_main_operator_and_leaf_copies_values() -> None:
-    task = arith.gold_document("((17+25)*3)-(48-19)")["reasoning"][0]
-    assert task["thought"] == "((17+25)*3) - (48-19)"
-    first, second, leaf = task["subtasks"]
-    assert first["thought"] == "(17+25) * 3"
-    assert second["tooluse"]["parameters"] == {"expression": "48-19"}
-    assert leaf["tooluse"]["parameters"] == {"expression": "126-29"}
-    assert "thought" not in leaf
+def _steps(tasks: list[dict], depth: int = 1):
+    """(depth, thought, tool, argument, result, conclusion) of every step, in writing order."""
+    for t in tasks:
+        call = t["tooluse"]
+        yield depth, t["thought"], call["tool_name"], *call["parameters"].values(), call["tool_result"], t["conclusion"]
+        yield from _steps(t.get("subtasks", []), depth + 1)
 
 
-def test_arith_negative_operand_is_parenthesised() -> None:
-    leaf = arith.gold_document("(3-17)*2")["reasoning"][0]["subtasks"][-1]
-    assert leaf["tooluse"]["parameters"]["expression"] == "(-14)*2"
+def test_arith_tape_document_reads_one_token_a_step() -> None:
+    doc = arith.gold_document("((17+25)*3)-(48-19)")
+    assert list(_steps(doc["reasoning"])) == [
+        (1, "0:", "lookup", "0", "(", "9:126"),
+        (2, "1:", "lookup", "1", "(", "6:42"),
+        (3, "2:", "lookup", "2", "17", "3:17"),
+        (3, "3:17", "lookup", "3", "+", "4:17+"),
+        (3, "4:17+", "lookup", "4", "25", "5:17+25"),
+        (3, "5:17+25", "lookup", "5", ")", "6:17+25)"),
+        (3, "6:17+25)", "calculator", "17+25", 42, "6:42)"),
+        (2, "6:42", "lookup", "6", "*", "7:42*"),
+        (2, "7:42*", "lookup", "7", "3", "8:42*3"),
+        (2, "8:42*3", "calculator", "42*3", 126, "8:126"),
+        (2, "8:126", "lookup", "8", ")", "9:126)"),
+        (1, "9:126", "lookup", "9", "-", "10:126-"),
+        (1, "10:126-", "lookup", "10", "(", "15:126-29"),
+        (2, "11:", "lookup", "11", "48", "12:48"),
+        (2, "12:48", "lookup", "12", "-", "13:48-"),
+        (2, "13:48-", "lookup", "13", "19", "14:48-19"),
+        (2, "14:48-19", "lookup", "14", ")", "15:48-19)"),
+        (2, "15:48-19)", "calculator", "48-19", 29, "15:29)"),
+        (1, "15:126-29", "lookup", "15", ")", "16:126-29)"),
+        (1, "16:126-29)", "calculator", "126-29", 97, "16:97)"),
+    ]
+    assert doc["answer"] == "97"
+
+
+def test_arith_multiplies_at_once_and_adds_when_the_next_operator_is_read() -> None:
+    calls = [s[3] for s in _steps(arith.gold_document("1+2*3*4-5")["reasoning"]) if s[2] == "calculator"]
+    assert calls == ["2*3", "6*4", "1+24", "25-5"]
+
+
+def test_arith_each_step_starts_from_its_last_sibling_or_its_parent() -> None:
+    """The locality the window rule relies on: a step's thought is its last sibling's conclusion,
+    or, first in a group, the position after the parent's `(` with an empty stack."""
+
+    def check(tasks: list[dict], first: str) -> None:
+        expected = first
+        for t in tasks:
+            assert t["thought"] == expected
+            if "subtasks" in t:
+                check(t["subtasks"], f"{int(t['tooluse']['parameters']['key']) + 1}:")
+            expected = t["conclusion"]
+
+    for seed in range(20):
+        check(make("arith", 1 + seed, seed).document["reasoning"], "0:")
+
+
+def test_arith_tape_table_holds_the_tokens_and_the_closing_parenthesis() -> None:
+    assert arith.tape_table(" 12 * (3+45) ") == {
+        "0": "12", "1": "*", "2": "(", "3": "3", "4": "+", "5": "45", "6": ")", "7": ")"
+    }
+
+
+def test_arith_negative_values_go_to_the_calculator_as_they_are() -> None:
+    calls = [s[3] for s in _steps(arith.gold_document("(3-17)*2-(1-9)")["reasoning"]) if s[2] == "calculator"]
+    assert calls == ["3-17", "-14*2", "1-9", "-28--8"]
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -65,7 +118,10 @@ def test_arith_generated_answers_match_python(seed: int) -> None:
 
 
 def test_arith_large_sizes_reach_depth_four() -> None:
-    depths = [arith.depth(arith.parse(make("arith", 12, s).text)[1]) for s in range(10)]
+    def depth(tasks: list[dict]) -> int:
+        return 1 + max((depth(t["subtasks"]) for t in tasks if "subtasks" in t), default=0)
+
+    depths = [depth(make("arith", 40, s).document["reasoning"]) for s in range(10)]
     assert min(depths) >= 4, depths
 
 
@@ -211,8 +267,13 @@ def test_arith_gold_tool_results_are_what_the_calculator_returns(size: int) -> N
             yield from calls(t.get("subtasks", []))
 
     for seed in range(10):
-        for call in calls(make("arith", size, seed).document["reasoning"]):
-            assert calculate(call["parameters"]["expression"]) == call["tool_result"], call
+        inst = make("arith", size, seed)
+        table = arith.tape_table(inst.text)
+        for call in calls(inst.document["reasoning"]):
+            if call["tool_name"] == "lookup":
+                assert table[call["parameters"]["key"]] == call["tool_result"], call
+            else:
+                assert calculate(call["parameters"]["expression"]) == call["tool_result"], call
 
 
 def test_arith_refuses_nesting_deeper_than_the_limit() -> None:

@@ -91,7 +91,7 @@ class Session:
         # 1) what this solve runs with: tools, rules, budget, grammar
         if not task.strip():
             raise ValueError("the task text is empty: give the model something to solve")
-        _check_family_task(task, table, tools, self.config)
+        table = _family_table(task, table, tools, self.config)
         registry = _tool_registry(tools, table, self.config)
         rule_set = load_rules(rules or self.config.get("rules", "collapse"), self.fmt)
         if max_live_tokens is None:  # the model's own window, where its config declares one
@@ -145,13 +145,15 @@ def solve(task: str, *, model: str = DEFAULT_MODEL, **options: Any) -> SolveResu
     return session.solve(task, **options)
 
 
-def _check_family_task(task: str, table: Any, tools: Any, config: dict) -> None:
-    """For a model trained on task families (its config lists `families`): refuse a task that
-    cannot be solved as written (a chain without a table, a malformed expression) before any
-    decoding, and warn when the text fits none of the families or lies outside what was trained."""
+def _family_table(task: str, table: Any, tools: Any, config: dict) -> Any:
+    """The `lookup` table a solve runs with, for a model trained on task families (its config
+    lists `families`): an expression is read through a table of its tokens (`arith.tape_table`);
+    a chain uses the table given. Refuses a task that cannot be solved as written (a chain
+    without a table, a malformed expression) before any decoding, and warns when the text fits
+    none of the families or lies outside what was trained."""
     families = config.get("families") or {}
     if not families:
-        return
+        return table
     from thread.tasks import arith, chain
 
     if "chain" in families and chain.TASK_RE.fullmatch(task):
@@ -173,7 +175,7 @@ def _check_family_task(task: str, table: Any, tools: Any, config: dict) -> None:
                 "%d hops is more than the %d this model was trained on",
                 num_hops, spec["max_hops_trained"],
             )
-        return
+        return table
     if "arith" in families and set(task) <= arith.ALLOWED | set(" \t"):
         text, _ = arith.parse(task)  # a TaskTextError names the character
         num_ops = sum(text.count(op) for op in "+-*")
@@ -182,11 +184,20 @@ def _check_family_task(task: str, table: Any, tools: Any, config: dict) -> None:
                 "%d operations is more than the %d this model was trained on",
                 num_ops, families["arith"]["max_ops_trained"],
             )
-        return
+        if families["arith"].get("format") != "tape":
+            return table
+        tape = arith.tape_table(task)
+        if table is not None and table != tape:
+            raise ValueError(
+                f"task {task!r} is an expression, which the model reads from a table of its own "
+                "tokens (thread.tasks.arith.tape_table): give no table"
+            )
+        return tape
     logger.warning(
         "task %r fits none of the families this model was trained on (%s); expect a guess",
         task, ", ".join(f"{name}: {spec.get('task_text', '?')}" for name, spec in families.items()),
     )
+    return table
 
 
 def _tool_registry(tools: Any, table: Any, config: dict) -> ToolRegistry:

@@ -132,12 +132,17 @@ def thread_json(cfg: TrainConfig) -> dict:
         "rules": "window",
         "tools": ["calculator", "lookup"],
         "context_window": cfg.context_window,
-        # Wide enough for every trained size (arith at 12 operations nests 11 deep, 3 subtasks
-        # a list; a chain block holds 10 hops); the top-level list is unbounded, since a chain
-        # has one block per ten hops.
-        "bounds": {"max_depth": 24, "max_items": 10, "max_field_chars": 200},
+        # Wide enough for every trained size (an arith group of 40 operations takes up to 4 steps
+        # an operation, nesting 20 deep; a chain block holds 10 hops); the top-level list is
+        # unbounded, since a chain has one block per ten hops and an expression one top-level
+        # step per token.
+        "bounds": {"max_depth": 24, "max_items": 160, "max_field_chars": 200},
         "families": {
-            "arith": {"task_text": "an expression, e.g. ((17+25)*3)-(48-19)", "max_ops_trained": samples.ARITH_MAX_OPS},
+            "arith": {
+                "task_text": "an expression, e.g. ((17+25)*3)-(48-19)",
+                "format": "tape",  # read through `lookup` over arith.tape_table(expression)
+                "max_ops_trained": samples.ARITH_MAX_OPS,
+            },
             "chain": {
                 "task_text": "follow N hops from KEY",
                 "max_hops_trained": samples.CHAIN_MAX_HOPS,

@@ -20,7 +20,7 @@ class Instance:
     size: int
     text: str  # the task text given to `thread solve`
     answer: str
-    table: dict[str, str] | None = None  # the `lookup` table (chain only)
+    table: dict[str, str] | None = None  # the `lookup` table: chain's, or arith's tape
     document: dict = field(default_factory=dict)  # gold Thread-2 document
 
     def check(self, answer: object) -> bool:

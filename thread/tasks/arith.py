@@ -1,17 +1,25 @@
-"""Family `arith`: integer expressions with + - * and parentheses, solved as a task tree.
+"""Family `arith`: integer expressions with + - * and parentheses, read as a tape.
 
-Task text: the expression itself, e.g. `((17+25)*3)-(48-19)`; spaces are allowed. A task's
-thought is its expression without spaces and outer parentheses, with the main operator set off
-by one space on each side (`(17+25) * 3`). If both operands are literals the task calls
-`calculator` itself; otherwise its subtasks evaluate the non-literal operands, left first, and a
-last subtask calls `calculator` on `a op b` copied from those conclusions and the thought. The
-conclusion is the value; the top-level conclusion is copied into `answer`.
+Task text: the expression itself, e.g. `((17+25)*3)-(48-19)`; spaces are allowed. The model
+reads it through `lookup`, whose table (`tape_table`) maps each position ("0", "1", ...) to a
+token (a number, an operator or a parenthesis) and the position after the last token to `)`,
+the parenthesis that closes the whole expression.
+
+A step's thought is the state `POS:STACK` it starts from: the next position to read and what
+its level holds, at most `a op b op`. The step either reads the token at POS, or calls
+`calculator` on the end of the stack (`a*b` as soon as b is read; `a+b` or `a-b` once the
+operator after b is read), and concludes the new state. Reading `(` opens subtasks that
+evaluate the group from an empty stack; that step concludes the state after the group's `)`,
+with the group's value pushed. A level ends when its stack is `VALUE)`; at the top level that
+value is the answer. So a step needs only its own thought and its last sibling, the window
+rule keeps a fixed number of steps per open level, and nothing is ever copied in bulk.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import re
 from dataclasses import dataclass
 
 from thread.tasks import Instance, TaskTextError
@@ -103,40 +111,74 @@ def parse(expression: str) -> tuple[str, Node]:
     return s, root
 
 
-def _operand(s: str, node: Node) -> str:
-    """How an operand appears in the leaf's calculator expression."""
-    if node.op is None:
-        return s[node.core_start : node.core_end]
-    return f"({node.value})" if node.value < 0 else str(node.value)
-
-
 def _calc(expression: str, value: int) -> dict:
     return {"tool_name": "calculator", "parameters": {"expression": expression}, "tool_result": value}
 
 
-def task_for(s: str, node: Node) -> dict:
-    """The gold task evaluating `node`."""
-    if node.op is None:
-        literal = s[node.core_start : node.core_end]
-        return {"thought": literal, "conclusion": str(node.value)}
-    thought = f"{s[node.core_start : node.op_pos]} {node.op} {s[node.op_pos + 1 : node.core_end]}"
-    call = _calc(f"{_operand(s, node.left)}{node.op}{_operand(s, node.right)}", node.value)
-    children = [task_for(s, c) for c in (node.left, node.right) if c.op is not None]
-    if not children:
-        return {"thought": thought, "tooluse": call, "conclusion": str(node.value)}
-    leaf = {"tooluse": call, "conclusion": str(node.value)}
-    return {"thought": thought, "subtasks": children + [leaf], "conclusion": str(node.value)}
+# The tape and the gold steps ----------------------------------------------------------------
+
+END = ")"  # what the tape holds past the last token
+SYMBOLS = frozenset("+-*)")  # what a stack holds besides numbers
+
+
+def tape(expression: str) -> list[str]:
+    """The tokens of an expression, in reading order (refuses what `parse` refuses)."""
+    s, _ = parse(expression)
+    return re.findall(r"[0-9]+|[-+*()]", s)
+
+
+def tape_table(expression: str) -> dict[str, str]:
+    """The `lookup` table that presents `expression` to the model: position -> token."""
+    tokens = tape(expression) + [END]
+    return {str(i): token for i, token in enumerate(tokens)}
+
+
+def _lookup(at: int, token: str) -> dict:
+    return {"tool_name": "lookup", "parameters": {"key": str(at)}, "tool_result": token}
+
+
+def _level(tokens: list[str], at: int) -> tuple[list[dict], int, int]:
+    """(steps, value, position after its closing `)`) of the level whose first token is at `at`."""
+    steps: list[dict] = []
+    stack: list[str] = []
+
+    def step(thought: str, tooluse: dict, subtasks: list[dict] | None = None) -> None:
+        task = {"thought": thought, "tooluse": tooluse}
+        if subtasks is not None:
+            task["subtasks"] = subtasks
+        task["conclusion"] = f"{at}:{''.join(stack)}"
+        steps.append(task)
+
+    while True:
+        thought = f"{at}:{''.join(stack)}"
+        if len(stack) >= 3 and stack[-2] == "*" and stack[-1] not in SYMBOLS:
+            a, b = int(stack[-3]), int(stack[-1])
+            stack[-3:] = [str(a * b)]
+            step(thought, _calc(f"{a}*{b}", a * b))
+        elif len(stack) >= 4 and stack[-1] in ("+", "-", ")") and stack[-3] in ("+", "-"):
+            a, op, b = int(stack[-4]), stack[-3], int(stack[-2])
+            value = a + b if op == "+" else a - b
+            stack[-4:-1] = [str(value)]
+            step(thought, _calc(f"{a}{op}{b}", value))
+        elif len(stack) == 2 and stack[-1] == ")":
+            return steps, int(stack[0]), at
+        else:
+            pos = at
+            token = tokens[pos] if pos < len(tokens) else END
+            if token == "(":
+                inner, value, at = _level(tokens, pos + 1)
+                stack.append(str(value))
+                step(thought, _lookup(pos, token), inner)
+            else:
+                at = pos + 1
+                stack.append(token)
+                step(thought, _lookup(pos, token))
 
 
 def gold_document(expression: str) -> dict:
-    s, root = parse(expression)
-    return {"reasoning": [task_for(s, root)], "answer": str(root.value)}
-
-
-def depth(node: Node) -> int:
-    """Nesting depth of the task tree (a literal-only task counts 1)."""
-    kids = [c for c in (node.left, node.right) if c is not None and c.op is not None]
-    return 1 + max((depth(c) for c in kids), default=0)
+    """The gold Thread-2 document: the top-level steps read the expression's top level."""
+    steps, value, _ = _level(tape(expression), 0)
+    return {"reasoning": steps, "answer": str(value)}
 
 
 # Generation ---------------------------------------------------------------------------------
@@ -191,7 +233,7 @@ def make(size: int, seed: int) -> Instance:
     rng = random.Random(f"arith-{size}-{seed}")
     text = random_expression(rng, size)
     doc = gold_document(text)
-    return Instance("arith", size, text, doc["answer"], None, doc)
+    return Instance("arith", size, text, doc["answer"], tape_table(text), doc)
 
 
 def solve_gold(text: str) -> Instance:
@@ -199,4 +241,4 @@ def solve_gold(text: str) -> Instance:
     s, root = parse(text)
     num_ops = s.count("+") + s.count("-") + s.count("*")
     doc = gold_document(text)
-    return Instance("arith", num_ops, text, doc["answer"], None, doc)
+    return Instance("arith", num_ops, text, doc["answer"], tape_table(text), doc)

@@ -15,7 +15,8 @@ from thread.tasks.views import Encoder, View, gold_stream, live_views
 
 PROMPT_TEMPLATE = "{task}\n"
 CHAIN_MAX_HOPS = 1500
-ARITH_MAX_OPS = 12
+ARITH_MAX_OPS = 40
+CLOSE_TEXT = '], "conclusion": "'  # what a view that closes a group starts with
 
 
 def _log_uniform(rng: random.Random, hi: int) -> int:
@@ -111,13 +112,25 @@ def chain_view(n: int, kind: str, b: int, t: int, key_at, encode: Encoder) -> Vi
 
 
 def arith_window(rng: random.Random, encode: Encoder, max_ops: int = ARITH_MAX_OPS) -> View:
-    """One live view of a random expression's episode (the answer view weighted up)."""
-    num_ops = rng.randint(1, max_ops) if rng.random() < 0.6 else _log_uniform(rng, max_ops)
+    """One live view of a random expression's episode (the answer view weighted up).
+
+    Most expressions have up to 12 operations; a quarter are longer, up to `max_ops`, for the
+    deeper nesting, larger positions and longer prompts of the large sizes.
+    """
+    if rng.random() < 0.75:
+        num_ops = rng.randint(1, min(12, max_ops)) if rng.random() < 0.8 else _log_uniform(rng, 12)
+    else:
+        num_ops = rng.randint(13, max_ops)
     text = arith.random_expression(rng, max(0, num_ops) if rng.random() > 0.01 else 0)
     doc = arith.gold_document(text)
     views = live_views(gold_stream(PROMPT_TEMPLATE.format(task=text), doc), encode)
-    if rng.random() < 0.15:
+    if rng.random() < 0.1:
         return views[-1]
+    if rng.random() < 0.3:  # a group's close, rare in an episode: it copies the parent's stack
+        close = encode(CLOSE_TEXT)[0][0]
+        closes = [v for v in views[:-1] if v.new and v.new[0][0] == close]
+        if closes:
+            return rng.choice(closes)
     return rng.choice(views)
 
 
