@@ -21,6 +21,8 @@ from thread.solve import Session
         (["follow 3 hops from a"], "error: task 'follow 3 hops from a' follows a lookup chain but no table"),
         (["(17+25"], "error: expression '(17+25': at character 6"),
         (["follow 0 hops from a"], "N must be >= 1"),
+        (["1/2"], "error: expression '1/2': only digits, + - * ( ) and spaces are allowed, got '/'"),
+        (["(" * 30 + "1" + ")" * 30], "parentheses nest 30 deep, and this model writes at most 24 levels"),
     ],
 )
 def test_a_bad_option_is_one_line_and_exit_2(args, message, tmp_path):
@@ -81,3 +83,14 @@ def test_an_expression_is_given_its_tape_table_and_another_table_is_refused():
         _family_table("1+2", {"a": "b"}, None, config)
     # a model whose arith family is not read from a tape keeps the table it is given
     assert _family_table("1+2", None, None, {"families": {"arith": {}}}) is None
+
+
+def test_a_family_task_gets_a_decode_cap_that_fits_its_whole_document():
+    from thread.solve import _family_token_cap
+
+    config = {"families": {"arith": {"format": "tape"}, "chain": {}}}
+    assert _family_token_cap("follow 1000 hops from ab", config) == 64 * 1000 + 1024  # > 4096
+    assert _family_token_cap("(1+2)", config) == 128 * 6 + 1024  # five tokens and the closing `)`
+    assert _family_token_cap("hello", config) is None
+    assert _family_token_cap("1/2", config) is None  # refused before decoding anyway
+    assert _family_token_cap("follow 9 hops from ab", {}) is None

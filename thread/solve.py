@@ -8,6 +8,7 @@ the run goes either way.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -113,7 +114,8 @@ class Session:
         loop = DecodeLoop(
             self.model, controller, Sampling(temperature, top_p, seed), constraint=constraint,
             max_live_tokens=max_live_tokens, max_new_tokens=(
-                max_new_tokens if max_new_tokens is not None else self.config.get("max_new_tokens", 4096)
+                max_new_tokens if max_new_tokens is not None
+                else _family_token_cap(task, self.config) or self.config.get("max_new_tokens", 4096)
             ),
             eos_ids=self.eos_ids,
         )
@@ -176,8 +178,15 @@ def _family_table(task: str, table: Any, tools: Any, config: dict) -> Any:
                 num_hops, spec["max_hops_trained"],
             )
         return table
-    if "arith" in families and set(task) <= arith.ALLOWED | set(" \t"):
+    if "arith" in families and _looks_like_arithmetic(task):
         text, _ = arith.parse(task)  # a TaskTextError names the character
+        levels = 1 + max(itertools.accumulate({"(": 1, ")": -1}.get(c, 0) for c in text))
+        max_depth = config.get("bounds", {}).get("max_depth")
+        if families["arith"].get("format") == "tape" and max_depth and levels > max_depth:
+            raise ValueError(
+                f"task {task!r}: parentheses nest {levels - 1} deep, and this model writes at most "
+                f"{max_depth} levels of tasks (bounds.max_depth in its thread.json)"
+            )
         num_ops = sum(text.count(op) for op in "+-*")
         if num_ops > families["arith"].get("max_ops_trained", num_ops):
             logger.warning(
@@ -198,6 +207,28 @@ def _family_table(task: str, table: Any, tools: Any, config: dict) -> Any:
         task, ", ".join(f"{name}: {spec.get('task_text', '?')}" for name, spec in families.items()),
     )
     return table
+
+
+def _looks_like_arithmetic(task: str) -> bool:
+    """Digits and operator characters only: an expression, well formed or not."""
+    return any(c.isdigit() for c in task) and set(task) <= set("0123456789+-*/%^.() \t")
+
+
+def _family_token_cap(task: str, config: dict) -> int | None:
+    """A default decode cap for a family task: room for its whole gold document, twice over
+    (a chain hop takes about 26 tokens, an expression about 50 a token read), so that a long
+    chain is not cut by the general default and a model that loops still stops."""
+    families = config.get("families") or {}
+    from thread.tasks import TaskTextError, arith, chain
+
+    try:
+        if "chain" in families and chain.TASK_RE.fullmatch(task):
+            return 64 * chain.parse_task(task)[0] + 1024
+        if "arith" in families and families["arith"].get("format") == "tape":
+            return 128 * len(arith.tape_table(task)) + 1024
+    except TaskTextError:
+        return None
+    return None
 
 
 def _tool_registry(tools: Any, table: Any, config: dict) -> ToolRegistry:
