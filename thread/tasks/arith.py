@@ -30,13 +30,10 @@ MAX_NESTING = 100  # the parser and the gold tree recurse once per level
 
 @dataclass
 class Node:
-    start: int  # operand span in the space-free text, wrapping parentheses included
-    end: int
-    core_start: int  # span without wrapping parentheses
-    core_end: int
+    """A parsed (sub)expression: a literal, or `left op right`."""
+
     value: int
     op: str | None = None
-    op_pos: int = -1
     left: Node | None = None
     right: Node | None = None
 
@@ -65,13 +62,13 @@ class _Parser:
         return node
 
     def binary(self, left: Node, operand) -> Node:
-        op, pos = self.s[self.i], self.i
+        op = self.s[self.i]
         self.i += 1
         right = operand()
         value = {"+": left.value + right.value, "-": left.value - right.value}.get(
             op, left.value * right.value
         )
-        return Node(left.start, right.end, left.start, right.end, value, op, pos, left, right)
+        return Node(value, op, left, right)
 
     def factor(self) -> Node:
         start = self.i
@@ -81,13 +78,12 @@ class _Parser:
             if self.i >= len(self.s) or self.s[self.i] != ")":
                 raise self.fail("')'")
             self.i += 1
-            node.start, node.end = start, self.i
             return node
         while self.i < len(self.s) and self.s[self.i].isdigit():
             self.i += 1
         if self.i == start:
             raise self.fail("a number or '('")
-        return Node(start, self.i, start, self.i, int(self.s[start : self.i]))
+        return Node(int(self.s[start : self.i]))
 
 
 def parse(expression: str) -> tuple[str, Node]:
