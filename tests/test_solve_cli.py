@@ -94,3 +94,14 @@ def test_a_family_task_gets_a_decode_cap_that_fits_its_whole_document():
     assert _family_token_cap("hello", config) is None
     assert _family_token_cap("1/2", config) is None  # refused before decoding anyway
     assert _family_token_cap("follow 9 hops from ab", {}) is None
+
+
+def test_an_interrupted_solve_names_its_trace_and_exits_130(tmp_path, monkeypatch):
+    def interrupt(self, task, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Session, "solve", interrupt)
+    trace = tmp_path / "t.jsonl"
+    result = CliRunner().invoke(app, ["solve", "--trace", str(trace), "1+2"])
+    assert result.exit_code == 130, result.output
+    assert f"interrupted: the run so far is in {trace}" in result.output.replace("\n", "")

@@ -60,6 +60,10 @@ def solve(
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         console.print(f"error: {message}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        # The trace is flushed step by step: say where the run so far is, and exit as SIGINT does.
+        console.print(f"interrupted: the run so far is in {trace} (thread trace show {trace})", highlight=False)
+        raise typer.Exit(130) from None
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
     else:
