@@ -8,7 +8,6 @@ the run goes either way.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -180,7 +179,7 @@ def _family_table(task: str, table: Any, tools: Any, config: dict) -> Any:
         return table
     if "arith" in families and _looks_like_arithmetic(task):
         text, _ = arith.parse(task)  # a TaskTextError names the character
-        levels = 1 + max(itertools.accumulate({"(": 1, ")": -1}.get(c, 0) for c in text))
+        levels = 1 + arith.max_nesting(text)
         max_depth = config.get("bounds", {}).get("max_depth")
         if families["arith"].get("format") == "tape" and max_depth and levels > max_depth:
             raise ValueError(

@@ -86,6 +86,11 @@ class _Parser:
         return Node(int(self.s[start : self.i]))
 
 
+def max_nesting(text: str) -> int:
+    """How deep the parentheses of `text` nest (0 without any)."""
+    return max(itertools.accumulate({"(": 1, ")": -1}.get(c, 0) for c in text))
+
+
 def parse(expression: str) -> tuple[str, Node]:
     """(space-free text, root node) of an integer expression with + - * and parentheses."""
     s = "".join(expression.split())
@@ -95,8 +100,7 @@ def parse(expression: str) -> tuple[str, Node]:
             f"expression {expression!r}: only digits, + - * ( ) and spaces are allowed"
             + (f", got {''.join(sorted(bad))!r}" if bad else ", got an empty text")
         )
-    nesting = max(itertools.accumulate({"(": 1, ")": -1}.get(c, 0) for c in s))
-    if nesting > MAX_NESTING:
+    if (nesting := max_nesting(s)) > MAX_NESTING:
         raise TaskTextError(
             f"expression {expression!r}: parentheses nest {nesting} deep, more than {MAX_NESTING}"
         )
